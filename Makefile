@@ -1,0 +1,66 @@
+# veclog build.  `make` builds bin/veclog; `make test` installs missing
+# Debian packages, builds and runs every test; `make asan` / `make ubsan`
+# run the unit tests under sanitizers in their own build trees.
+
+CC       ?= cc
+BUILD    ?= build
+BIN      ?= bin
+OPT      ?= -O2
+SANFLAGS ?=
+
+WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS  += -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) -pthread -I. -MMD -MP $(SANFLAGS)
+LDLIBS   = -lrocksdb -lrdkafka -lcjson -levent -levent_pthreads -lyaml -lcrypto -lpthread -lm
+LDFLAGS += $(SANFLAGS) -pthread
+
+LIB_SRC  = $(sort $(wildcard store/*.c ingest/*.c query/*.c dlq/*.c) cmd/config.c)
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB      = $(BUILD)/libveclog.a
+TEST_SRC = $(sort $(wildcard tests/test_*.c))
+TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps run test unit e2e asan ubsan bench clean
+
+all: $(BIN)/veclog
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && $(AR) rcs $@ $^
+
+$(BIN)/veclog: $(BUILD)/cmd/main.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/tests/testutil.o $(LIB)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) -lcmocka
+
+deps:
+	@scripts/deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	$(BIN)/veclog serve $(if $(CONFIG),--config $(CONFIG))
+
+# The unit and integration suites, then the end-to-end suites.
+test: deps
+	@$(MAKE) --no-print-directory all unit
+
+unit: $(TEST_BIN) $(BIN)/veclog
+	@scripts/run-tests.sh $(TEST_BIN)
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin OPT=-O1 \
+	    SANFLAGS="-fsanitize=address -fno-omit-frame-pointer" unit
+
+ubsan:
+	@$(MAKE) --no-print-directory BUILD=build/ubsan BIN=build/ubsan/bin OPT=-O1 \
+	    SANFLAGS="-fsanitize=undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" unit
+
+clean:
+	rm -rf build bin
+
+-include $(LIB_OBJ:.o=.d) $(TEST_BIN:=.d) $(BUILD)/cmd/main.d

@@ -1,0 +1,237 @@
+/*
+ * main.c - the veclog command line.
+ *
+ *   veclog serve [--config FILE]   ingest + query node in one process
+ *   veclog broker [--brokers N]    embedded development Kafka broker
+ *   veclog config [--config FILE]  print the effective configuration
+ *   veclog version
+ *
+ * Start-up order for serve: configuration (any error stops here, naming
+ * the key), storage recovery (every collection replays its WAL tail), the
+ * embedded broker when no kafka.brokers is set; then it runs until SIGINT
+ * or SIGTERM and shuts down cleanly (every collection checkpoints).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd/config.h"
+#include "ingest/broker.h"
+#include "store/catalog.h"
+#include "store/dist.h"
+#include "store/log.h"
+
+#define VECLOG_VERSION "0.1.0"
+
+extern char **environ;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: veclog <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  serve [--config FILE]    run the query node and Kafka ingest\n"
+            "  broker [--brokers N]     run an embedded development Kafka broker and print\n"
+            "                           bootstrap.servers=HOST:PORT\n"
+            "  config [--config FILE]   print the effective configuration (file + environment)\n"
+            "  version                  print the version\n"
+            "\n"
+            "Every configuration key can be overridden by environment, e.g.\n"
+            "VECLOG__SERVICE__HTTP_PORT=7000 or VECLOG__STORAGE__STORAGE_PATH=/data.\n");
+}
+
+static const char *opt_value(int argc, char **argv, const char *name)
+{
+    for (int i = 2; i < argc - 1; i++)
+        if (strcmp(argv[i], name) == 0)
+            return argv[i + 1];
+    return NULL;
+}
+
+/* Reject options we do not know, so a typo is not silently ignored. */
+static int check_opts(int argc, char **argv, const char *const *known)
+{
+    for (int i = 2; i < argc; i++) {
+        bool ok = false;
+        for (const char *const *k = known; *k; k++)
+            if (strcmp(argv[i], *k) == 0 && i + 1 < argc) {
+                ok = true;
+                i++;
+                break;
+            }
+        if (!ok) {
+            fprintf(stderr, "veclog %s: unexpected argument \"%s\"\n", argv[1], argv[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int load_config(int argc, char **argv, config_t *cfg)
+{
+    static const char *const known[] = { "--config", NULL };
+    err_t err;
+
+    if (check_opts(argc, argv, known) != 0)
+        return -1;
+    if (config_load(opt_value(argc, argv, "--config"), environ, cfg, &err) != ERR_OK) {
+        fprintf(stderr, "veclog: %s\n", err.msg);
+        return -1;
+    }
+    int level = log_level_parse(cfg->log_level);
+    log_level_set(level < 0 ? LOG_INFO : level);
+    return 0;
+}
+
+static void catalog_opts_from_config(const config_t *cfg, catalog_opts_t *o)
+{
+    catalog_opts_default(o);
+    o->storage_path = cfg->storage.storage_path;
+    o->wal_sync_mode = cfg->storage.wal.sync_mode == CONFIG_SYNC_ALWAYS ? WAL_SYNC_ALWAYS
+                       : cfg->storage.wal.sync_mode == CONFIG_SYNC_INTERVAL ? WAL_SYNC_INTERVAL
+                                                                             : WAL_SYNC_NONE;
+    o->wal_sync_interval_ms = cfg->storage.wal.sync_interval_ms;
+    o->wal_capacity_mb = cfg->storage.wal.wal_capacity_mb;
+    o->wal_segments_ahead = cfg->storage.wal.wal_segments_ahead;
+    o->on_disk_payload = cfg->storage.on_disk_payload;
+    o->hnsw_m = cfg->storage.hnsw_index.m;
+    o->hnsw_ef_construct = cfg->storage.hnsw_index.ef_construct;
+    o->hnsw_full_scan_threshold_kb = cfg->storage.hnsw_index.full_scan_threshold_kb;
+    o->hnsw_max_indexing_threads = cfg->storage.hnsw_index.max_indexing_threads;
+    o->hnsw_on_disk = cfg->storage.hnsw_index.on_disk;
+    o->hnsw_payload_m = cfg->storage.hnsw_index.payload_m;
+    o->opt_deleted_threshold = cfg->storage.optimizers.deleted_threshold;
+    o->opt_vacuum_min_vector_number = cfg->storage.optimizers.vacuum_min_vector_number;
+    o->opt_default_segment_number = cfg->storage.optimizers.default_segment_number;
+    o->opt_max_segment_size_kb = cfg->storage.optimizers.max_segment_size_kb;
+    o->opt_memmap_threshold_kb = cfg->storage.optimizers.memmap_threshold_kb;
+    o->opt_indexing_threshold_kb = cfg->storage.optimizers.indexing_threshold_kb;
+    o->opt_flush_interval_sec = cfg->storage.optimizers.flush_interval_sec;
+    o->opt_max_optimization_threads = cfg->storage.optimizers.max_optimization_threads;
+}
+
+/* Block SIGINT/SIGTERM in every thread (threads inherit the mask) and
+ * wait for one here: shutdown then runs on the main thread, in order. */
+static void signals_block(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static int signal_wait(const sigset_t *set)
+{
+    int sig = 0;
+    while (sigwait(set, &sig) != 0)
+        ;
+    return sig;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    config_t cfg;
+    catalog_opts_t copts;
+    catalog_t *cat = NULL;
+    broker_t *broker = NULL;
+    sigset_t set;
+    err_t err;
+    int rc = 1;
+
+    if (load_config(argc, argv, &cfg) != 0)
+        return 2;
+    signals_block(&set);
+    log_info("veclog", "veclog %s starting (distance kernels: %s)", VECLOG_VERSION,
+             dist_impl_name());
+    catalog_opts_from_config(&cfg, &copts);
+    if (catalog_open(&copts, &cat, &err) != ERR_OK) {
+        log_error("veclog", "storage: %s", err.msg);
+        goto out;
+    }
+    if (cfg.kafka.brokers == NULL || cfg.kafka.brokers[0] == '\0') {
+        if (broker_start(1, &broker, &err) != ERR_OK) {
+            log_error("veclog", "%s", err.msg);
+            goto out;
+        }
+        log_info("veclog", "no kafka.brokers configured: embedded development broker at "
+                 "bootstrap.servers=%s", broker_bootstraps(broker));
+    }
+    log_info("veclog", "ready: storage %s", cfg.storage.storage_path);
+    int sig = signal_wait(&set);
+    log_info("veclog", "%s received: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    rc = 0;
+out:
+    broker_stop(broker);
+    catalog_close(cat);
+    config_free(&cfg);
+    if (rc == 0)
+        log_info("veclog", "stopped cleanly");
+    return rc;
+}
+
+static int cmd_broker(int argc, char **argv)
+{
+    static const char *const known[] = { "--brokers", NULL };
+    const char *n = opt_value(argc, argv, "--brokers");
+    broker_t *b;
+    sigset_t set;
+    err_t err;
+
+    if (check_opts(argc, argv, known) != 0)
+        return 2;
+    signals_block(&set);
+    if (broker_start(n ? atoi(n) : 1, &b, &err) != ERR_OK) {
+        fprintf(stderr, "veclog broker: %s\n", err.msg);
+        return 1;
+    }
+    printf("bootstrap.servers=%s\n", broker_bootstraps(b));
+    fflush(stdout);
+    signal_wait(&set);
+    broker_stop(b);
+    return 0;
+}
+
+static int cmd_config(int argc, char **argv)
+{
+    config_t cfg;
+    err_t err;
+    int rc = 0;
+
+    if (load_config(argc, argv, &cfg) != 0)
+        return 2;
+    if (config_dump(&cfg, stdout, &err) != ERR_OK) {
+        fprintf(stderr, "veclog config: %s\n", err.msg);
+        rc = 1;
+    }
+    config_free(&cfg);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "serve") == 0)
+        return cmd_serve(argc, argv);
+    if (strcmp(argv[1], "broker") == 0)
+        return cmd_broker(argc, argv);
+    if (strcmp(argv[1], "config") == 0)
+        return cmd_config(argc, argv);
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        printf("veclog %s\n", VECLOG_VERSION);
+        return 0;
+    }
+    fprintf(stderr, "veclog: unknown command \"%s\"\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

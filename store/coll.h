@@ -1,0 +1,191 @@
+/*
+ * coll.h - one collection: its WAL, its RocksDB store, and the in-memory
+ * image that searches read.
+ *
+ * A collection is opened from its directory (see coll.c for the layout of
+ * files, RocksDB keys and the recovery procedure).  Mutations arrive as ops
+ * (op.h): coll_write validates, logs (WAL, group commit), then applies in
+ * WAL order.  Reads run concurrently with writes under a reader lock and
+ * see each op entirely or not at all.
+ *
+ * Threads: every function here is thread-safe unless it says otherwise.
+ * coll_close must not race with any other call on the same collection; the
+ * catalog's reference counts guarantee that.
+ */
+#ifndef VECLOG_COLL_H
+#define VECLOG_COLL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "err.h"
+#include "filter.h"
+#include "op.h"
+#include "ptid.h"
+#include "wal.h"
+
+#define COLL_VECTOR_NAME_MAX 255
+#define COLL_MAX_VECTORS 64
+#define COLL_MAX_DIM 65536
+
+typedef struct coll coll_t;
+
+typedef struct coll_vector_def {
+    char *name;          /* "" for the single unnamed vector; owned by whoever built the array */
+    uint32_t dim;
+    int metric;          /* enum dist_metric */
+    bool on_disk;
+} coll_vector_def_t;
+
+typedef struct coll_opts {
+    const coll_vector_def_t *vectors;   /* borrowed during coll_open (copied) */
+    uint32_t n_vectors;
+    wal_opts_t wal;
+    /* Flush the store and truncate the WAL when it holds more than this
+     * many bytes (0: 64 MiB). */
+    uint64_t checkpoint_bytes;
+} coll_opts_t;
+
+/* Parse Qdrant's VectorsConfig (`{"size", "distance", "on_disk"}` for one
+ * unnamed vector, or a map name -> that object).  On success *defs is a
+ * new array (free with coll_vector_defs_free).  ERR_INVALID names the
+ * field; sparse or multi vectors, datatype other than float32:
+ * ERR_UNSUPPORTED. */
+int coll_vector_defs_parse(const cJSON *vectors, coll_vector_def_t **defs, uint32_t *n,
+                           err_t *err);
+void coll_vector_defs_free(coll_vector_def_t *defs, uint32_t n);
+
+/* Open or create the collection stored in dir: load the store, replay the
+ * WAL tail.  *out owned by the caller (coll_close). */
+int coll_open(const char *dir, const coll_opts_t *opts, coll_t **out, err_t *err);
+
+/* Checkpoint (flush the store, truncate the WAL) and free. */
+void coll_close(coll_t *c);
+
+/* ---- writes ----------------------------------------------------------- */
+
+enum coll_outcome { COLL_SKIPPED = 0, COLL_INSERTED, COLL_UPDATED, COLL_DELETED };
+
+typedef struct coll_write_result {
+    uint64_t seq;             /* WAL sequence number of the op */
+    uint8_t *outcomes;        /* per op point (enum coll_outcome), NULL for filter ops; owned */
+    size_t n_outcomes;
+    size_t inserted, updated, deleted, skipped;
+} coll_write_result_t;
+
+/* Check op against the collection's schema without logging it: vector
+ * names and dimensions, payloads are JSON objects, filters parse, names
+ * and key paths are sane.  ERR_INVALID with a message naming the point
+ * and field. */
+int coll_op_validate(coll_t *c, const op_t *op, err_t *err);
+
+/* Validate, log and apply op.  Cosine vectors in op are normalised in
+ * place.  On ERR_OK the op is durable per the WAL sync mode and applied;
+ * res (may be NULL) gets per-point outcomes (free with
+ * coll_write_result_clear).  Errors before logging leave no trace;
+ * ERR_FULL and ERR_BUSY are retriable. */
+int coll_write(coll_t *c, op_t *op, coll_write_result_t *res, err_t *err);
+void coll_write_result_clear(coll_write_result_t *res);
+
+/* Last applied source offset for (topic, partition), or -1 if none. */
+int64_t coll_source_offset(coll_t *c, const char *topic, int32_t partition);
+
+/* Re-apply every WAL record with seq >= from_seq through the normal apply
+ * path (versions make this a no-op for what is already applied).  For
+ * recovery tools and tests. */
+int coll_wal_replay(coll_t *c, uint64_t from_seq, err_t *err);
+
+/* Flush the store and truncate the WAL up to what the store holds. */
+int coll_checkpoint(coll_t *c, err_t *err);
+
+/* Forget tombstones whose version is <= upto_seq (after which an
+ * insert_only write of those ids is accepted again).  Returns how many. */
+int coll_tombstones_purge(coll_t *c, uint64_t upto_seq, size_t *purged, err_t *err);
+
+/* ---- reads ------------------------------------------------------------ */
+
+enum coll_sel_payload { COLL_PAYLOAD_NONE = 0, COLL_PAYLOAD_ALL, COLL_PAYLOAD_INCLUDE,
+                        COLL_PAYLOAD_EXCLUDE };
+enum coll_sel_vector { COLL_VECTOR_NONE = 0, COLL_VECTOR_ALL, COLL_VECTOR_LIST };
+
+/* What to return of each point (Qdrant's with_payload / with_vector). */
+typedef struct coll_sel {
+    int payload;              /* enum coll_sel_payload */
+    char **keys;              /* include / exclude key paths; owned */
+    size_t n_keys;
+    int vector;               /* enum coll_sel_vector */
+    char **names;             /* vector names for COLL_VECTOR_LIST; owned */
+    size_t n_names;
+} coll_sel_t;
+
+/* Parse with_payload (bool | [keys] | {"include": k} | {"exclude": k}) and
+ * with_vector (bool | [names]); NULL means the default given. */
+int coll_sel_parse(const cJSON *with_payload, bool payload_default, const cJSON *with_vector,
+                   bool vector_default, coll_sel_t *sel, err_t *err);
+void coll_sel_clear(coll_sel_t *sel);
+
+/* Records (Qdrant's Record: id, payload, vector) of the ids that exist,
+ * in the order asked.  *out is a new JSON array owned by the caller. */
+int coll_retrieve(coll_t *c, const ptid_t *ids, size_t n, const coll_sel_t *sel, cJSON **out,
+                  err_t *err);
+
+typedef struct coll_scroll_req {
+    const filter_t *filter;   /* NULL: all */
+    size_t limit;
+    bool has_offset;
+    ptid_t offset;            /* first id to return (inclusive) */
+    const coll_sel_t *sel;
+    const char *order_by;     /* payload key, or NULL for id order */
+    bool order_desc;
+    bool has_start_from;
+    double start_from;
+} coll_scroll_req_t;
+
+/* One page.  *points: JSON array of Records; *next: the next page's offset
+ * id, or JSON null (always null with order_by, as Qdrant does). */
+int coll_scroll(coll_t *c, const coll_scroll_req_t *req, cJSON **points, cJSON **next,
+                err_t *err);
+
+/* Exact number of live points matching filter (NULL: all). */
+int coll_count(coll_t *c, const filter_t *filter, size_t *count, err_t *err);
+
+typedef struct coll_search_req {
+    const char *using;        /* vector name; NULL or "" for the unnamed one */
+    const float *vector;      /* query; copied and prepared (normalised for Cosine) */
+    uint32_t dim;
+    const filter_t *filter;
+    size_t limit;
+    size_t offset;
+    bool has_threshold;
+    float score_threshold;
+    const coll_sel_t *sel;
+} coll_search_req_t;
+
+/* Exact k-NN.  *out: JSON array of ScoredPoint (id, version, score,
+ * payload, vector), best first. */
+int coll_search(coll_t *c, const coll_search_req_t *req, cJSON **out, err_t *err);
+
+/* The stored vector of a point (for recommend / query by id): copies up to
+ * cap floats into buf, returns the dimension in *dim.  ERR_NOT_FOUND if the
+ * point or the vector is missing. */
+int coll_vector_get(coll_t *c, const ptid_t *id, const char *name, float *buf, uint32_t cap,
+                    uint32_t *dim, err_t *err);
+
+typedef struct coll_info {
+    uint64_t points;          /* live points */
+    uint64_t tombstones;
+    uint64_t applied_seq;
+    uint64_t vectors;         /* stored vectors over all names */
+    wal_stats_t wal;
+    bool failed;              /* a write failed after logging: restart needed */
+} coll_info_t;
+
+void coll_info_get(coll_t *c, coll_info_t *info);
+
+/* The collection's vector definitions (borrowed; valid until coll_close). */
+const coll_vector_def_t *coll_vectors(coll_t *c, uint32_t *n);
+
+#endif

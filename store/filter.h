@@ -1,0 +1,90 @@
+/*
+ * filter.h - Qdrant's payload filter language: compile once, match many.
+ *
+ * A filter arrives as the JSON object of Qdrant's `Filter` schema
+ * (must / should / must_not / min_should over field conditions, is_empty,
+ * is_null, has_id, has_vector, slice, nested and sub-filters).  filter_parse
+ * validates it completely and compiles it into an immutable tree: key paths
+ * are split into segments, datetimes are turned into instants, id and value
+ * lists are sorted for binary search, polygons get bounding boxes.
+ * filter_match then evaluates that tree against one point's payload without
+ * allocating, because it runs once per candidate point of a scan.
+ *
+ * The semantics are those of Qdrant 1.19 evaluating a filter on a field
+ * that has no payload index (lib/segment/src/payload_storage/
+ * condition_checker.rs and query_checker.rs); filter.c's header lists them.
+ * Errors name the offending field: `filter.must[2].range: "gt" must be a
+ * number`.  Parsing is stricter than Qdrant in one way: unknown object keys
+ * are rejected (ERR_INVALID) instead of being silently ignored.
+ */
+#ifndef VECLOG_FILTER_H
+#define VECLOG_FILTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "err.h"
+#include "ptid.h"
+
+/* Opaque compiled filter; immutable after parse, safe to share across
+ * threads. */
+typedef struct filter filter_t;
+
+/* Compile a Qdrant Filter JSON object.  json NULL or JSON null gives a
+ * filter that matches everything.  On success *out is owned by the caller
+ * (filter_free).  The borrowed json may be freed after return.  Errors:
+ * ERR_INVALID naming the field (paths start at "filter"), ERR_NOMEM. */
+int filter_parse(const cJSON *json, filter_t **out, err_t *err);
+
+/* Same as filter_parse, but error paths start at `name` instead of
+ * "filter" (e.g. "prefetch[1].filter"). */
+int filter_parse_named(const cJSON *json, const char *name, filter_t **out,
+                       err_t *err);
+
+void filter_free(filter_t *f);
+
+typedef struct filter_point {
+    const ptid_t *id;        /* NULL: has_id and slice conditions are false */
+    const cJSON *payload;    /* JSON object, or NULL for no payload */
+    /* may be NULL: then has_vector conditions are false */
+    bool (*has_vector)(void *ctx, const char *name);
+    void *ctx;
+} filter_point_t;
+
+/* Does the point pass the filter?  A NULL filter passes everything.
+ * Allocation-free and thread-safe. */
+bool filter_match(const filter_t *f, const filter_point_t *p);
+
+/* true if the filter is the match-everything filter (no clause that could
+ * reject a point: {} or only empty must / must_not lists). */
+bool filter_is_empty(const filter_t *f);
+
+/* Collect the values at a Qdrant key path ("a.b", "a[].b", "a[0]",
+ * "\"odd key\".x") into out (borrowed pointers into payload), storing at most
+ * cap of them.  Returns how many were found, which may exceed cap (meaning
+ * truncated).  An invalid path or a non-object payload finds nothing. */
+size_t filter_path_values(const cJSON *payload, const char *path,
+                          const cJSON **out, size_t cap);
+
+/* true if path is a valid Qdrant key path. */
+bool filter_path_is_valid(const char *path);
+
+/* Parse a datetime the way Qdrant does for payload values and
+ * datetime_range bounds: RFC 3339 and the relaxed forms Qdrant accepts
+ * ("2023-02-08 10:49:00", "2023-02-08T10:49", "2023-02-08", offsets as
+ * Z / UTC / +HH:MM / +HHMM / +HH; no offset means UTC).  On success stores
+ * the instant as whole seconds since the Unix epoch plus nanoseconds
+ * (nsec may reach 1999999999 during a leap second, which keeps the order
+ * Qdrant uses).  Comparing (sec, nsec) pairs orders instants. */
+bool filter_datetime_parse(const char *s, int64_t *sec, int32_t *nsec);
+
+/* The hash behind the `slice` condition (Qdrant's public contract):
+ * SipHash-2-4 with a zero key over 8 little-endian bytes of a numeric id or
+ * the 16 bytes of a UUID.  A point is in slice {total, index} iff
+ * hash % total == index. */
+uint64_t filter_slice_hash(const ptid_t *id);
+
+#endif

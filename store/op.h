@@ -1,0 +1,115 @@
+/*
+ * op.h - a collection mutation, as logged in the WAL and applied to the
+ * store.
+ *
+ * An op is what one request (or one Kafka message, or one ingest batch for
+ * one collection) asks of one collection: upsert points, delete points by
+ * id or filter, change payloads, change vectors.  It is validated against
+ * the collection's config before it is logged (coll_write), so a logged op
+ * always applies; outcomes that depend on the stored state (a point that
+ * does not exist, an older version) are per-point "skipped", never errors.
+ *
+ * WAL PAYLOAD FORMAT (little-endian; version 1)
+ *
+ *   u8  version (1)        u8 type (enum op_type)
+ *   u8  mode (enum op_mode)
+ *   u8  flags: 1 source, 2 filter, 4 payload, 8 key
+ *   [source]  u16 topic length, topic bytes, i32 partition, i64 offset
+ *   [filter]  u32 length, Qdrant filter JSON text
+ *   [payload] u32 length, JSON object text (set/overwrite payload)
+ *   [key]     u16 length, key path bytes (set_payload "key")
+ *   u32 n_names, then each: u16 length, bytes (delete_payload keys,
+ *             delete_vectors names)
+ *   u32 n_points, then each point:
+ *       u8 id length (9 or 17), id key bytes (ptid.h encoding)
+ *       u8 flags: 1 producer version, 2 payload
+ *       [u64 producer version]
+ *       [u32 length, payload JSON object text]
+ *       u16 n_vectors, then each: u16 name length, name bytes ("" is the
+ *           unnamed vector), u32 dim, dim IEEE-754 binary32 values
+ */
+#ifndef VECLOG_OP_H
+#define VECLOG_OP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "ptid.h"
+
+enum op_type {
+    OP_UPSERT = 1,          /* points with vectors and payload */
+    OP_DELETE,              /* points by id, or filter */
+    OP_SET_PAYLOAD,         /* merge payload (optionally at key) into points */
+    OP_OVERWRITE_PAYLOAD,   /* replace payload */
+    OP_DELETE_PAYLOAD,      /* remove keys (names) */
+    OP_CLEAR_PAYLOAD,       /* payload becomes {} */
+    OP_UPDATE_VECTORS,      /* points with some vectors: replace those */
+    OP_DELETE_VECTORS,      /* remove named vectors (names) */
+    OP_TYPE_MAX
+};
+
+enum op_mode { OP_MODE_UPSERT = 0, OP_MODE_INSERT_ONLY, OP_MODE_UPDATE_ONLY };
+
+typedef struct op_vec {
+    char *name;             /* "" for the unnamed vector; owned */
+    uint32_t dim;
+    float *data;            /* dim floats; owned */
+} op_vec_t;
+
+typedef struct op_point {
+    ptid_t id;
+    bool has_pv;
+    uint64_t pv;            /* producer version, when has_pv */
+    char *payload;          /* JSON object text or NULL; owned */
+    op_vec_t *vecs;         /* owned */
+    uint32_t n_vecs;
+} op_point_t;
+
+typedef struct op_source {
+    char *topic;            /* owned */
+    int32_t partition;
+    int64_t offset;
+} op_source_t;
+
+typedef struct op {
+    uint8_t type;           /* enum op_type */
+    uint8_t mode;           /* enum op_mode, for OP_UPSERT */
+    bool has_source;
+    op_source_t source;
+    char *filter;           /* filter JSON text: selects points instead of ids; owned */
+    char *payload;          /* set/overwrite payload JSON object text; owned */
+    char *key;              /* set_payload nested key, or NULL; owned */
+    char **names;           /* delete_payload keys / delete_vectors names; owned */
+    uint32_t n_names;
+    op_point_t *points;     /* owned */
+    size_t n_points;
+} op_t;
+
+/* Encode into a new malloc'd buffer (*buf, *len); caller frees. */
+int op_encode(const op_t *op, uint8_t **buf, size_t *len, err_t *err);
+
+/* Decode into *op (zeroed first); free with op_clear.  ERR_CORRUPT when
+ * the bytes are not a valid encoding. */
+int op_decode(const uint8_t *buf, size_t len, op_t *op, err_t *err);
+
+/* Free everything op owns and zero it.  Safe on a zeroed op. */
+void op_clear(op_t *op);
+
+/* Grow op->points by one zeroed point; NULL on allocation failure. */
+op_point_t *op_point_add(op_t *op);
+
+/* Add a vector (copied) to a point; ERR_NOMEM on failure. */
+int op_vec_add(op_point_t *p, const char *name, const float *data, uint32_t dim);
+
+/* Set op->source (topic copied). */
+int op_source_set(op_t *op, const char *topic, int32_t partition, int64_t offset);
+
+/* Append a name to op->names (copied). */
+int op_name_add(op_t *op, const char *name);
+
+/* "upsert", "delete", ... for logs and errors. */
+const char *op_type_name(int type);
+
+#endif
