@@ -22,6 +22,8 @@
 
 #include "cmd/config.h"
 #include "ingest/broker.h"
+#include "query/api.h"
+#include "query/http.h"
 #include "store/catalog.h"
 #include "store/dist.h"
 #include "store/log.h"
@@ -135,12 +137,33 @@ static int signal_wait(const sigset_t *set)
     return sig;
 }
 
+static int serve_http(const config_t *cfg, catalog_t *cat, api_t **api, http_t **http)
+{
+    api_opts_t ao = { .api_key = cfg->service.api_key,
+                      .read_only_api_key = cfg->service.read_only_api_key,
+                      .version = VECLOG_VERSION };
+    http_opts_t ho = { .host = cfg->service.host, .port = cfg->service.http_port,
+                       .max_body = (uint64_t)cfg->service.max_request_size_mb << 20,
+                       .timeout_sec = (int)cfg->service.request_timeout_sec,
+                       .workers = (int)cfg->service.max_workers,
+                       .cors = cfg->service.enable_cors };
+    err_t err;
+
+    if (api_new(cat, &ao, api, &err) != ERR_OK || http_start(*api, &ho, http, &err) != ERR_OK) {
+        log_error("veclog", "query node: %s", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     config_t cfg;
     catalog_opts_t copts;
     catalog_t *cat = NULL;
     broker_t *broker = NULL;
+    api_t *api = NULL;
+    http_t *http = NULL;
     sigset_t set;
     err_t err;
     int rc = 1;
@@ -155,6 +178,8 @@ static int cmd_serve(int argc, char **argv)
         log_error("veclog", "storage: %s", err.msg);
         goto out;
     }
+    if (serve_http(&cfg, cat, &api, &http) != 0)
+        goto out;
     if (cfg.kafka.brokers == NULL || cfg.kafka.brokers[0] == '\0') {
         if (broker_start(1, &broker, &err) != ERR_OK) {
             log_error("veclog", "%s", err.msg);
@@ -163,11 +188,15 @@ static int cmd_serve(int argc, char **argv)
         log_info("veclog", "no kafka.brokers configured: embedded development broker at "
                  "bootstrap.servers=%s", broker_bootstraps(broker));
     }
-    log_info("veclog", "ready: storage %s", cfg.storage.storage_path);
+    api_set_ready(api, true);
+    log_info("veclog", "ready: http://%s:%u, storage %s", cfg.service.host, http_port(http),
+             cfg.storage.storage_path);
     int sig = signal_wait(&set);
     log_info("veclog", "%s received: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     rc = 0;
 out:
+    http_stop(http);
+    api_free(api);
     broker_stop(broker);
     catalog_close(cat);
     config_free(&cfg);

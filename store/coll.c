@@ -83,6 +83,7 @@ typedef struct apply {
     uint32_t *omap;           /* overlay: id -> change index + 1 */
     uint32_t omap_cap;
     coll_write_result_t *res;
+    filter_t *update_filter;  /* upsert/update_vectors: existing points must match */
 } apply_t;
 
 /* ---- id map ----------------------------------------------------------- */
@@ -476,6 +477,7 @@ static void apply_free(apply_t *a)
     }
     free(a->ch);
     free(a->omap);
+    filter_free(a->update_filter);
 }
 
 static int omap_grow(apply_t *a)
@@ -602,6 +604,17 @@ static void outcome(apply_t *a, size_t i, int o)
     }
 }
 
+/* update_filter: an existing live point is changed only if it matches. */
+static bool update_allowed(apply_t *a, const change_t *ch)
+{
+    if (a->update_filter == NULL || !(ch->flags & SLOT_LIVE))
+        return true;
+    const cJSON *payload = ch->payload_set ? ch->payload
+                                           : (ch->slot >= 0 ? a->c->slots[ch->slot].payload : NULL);
+    filter_point_t fp = { &ch->id, payload, NULL, NULL };
+    return filter_match(a->update_filter, &fp);
+}
+
 static int apply_upsert_point(apply_t *a, size_t i)
 {
     const op_point_t *p = &a->op->points[i];
@@ -614,7 +627,7 @@ static int apply_upsert_point(apply_t *a, size_t i)
     if (change_stale(ch, a->seq, p) ||
         (a->op->mode == OP_MODE_INSERT_ONLY &&
          (live || (ch->exists && !(p->has_pv && (ch->flags & SLOT_HAS_PV))))) ||
-        (a->op->mode == OP_MODE_UPDATE_ONLY && !live)) {
+        (a->op->mode == OP_MODE_UPDATE_ONLY && !live) || !update_allowed(a, ch)) {
         outcome(a, i, COLL_SKIPPED);
         return ERR_OK;
     }
@@ -655,7 +668,8 @@ static int apply_target(apply_t *a, const ptid_t *id, const op_point_t *p, size_
     if (ch == NULL)
         return ERR_NOMEM;
     bool live = (ch->flags & SLOT_LIVE) != 0;
-    if (change_stale(ch, a->seq, p) || (!live && op->type != OP_DELETE)) {
+    if (change_stale(ch, a->seq, p) || (!live && op->type != OP_DELETE) ||
+        (op->type == OP_UPDATE_VECTORS && !update_allowed(a, ch))) {
         outcome(a, i, COLL_SKIPPED);
         return ERR_OK;
     }
@@ -767,10 +781,18 @@ static int apply_compute(apply_t *a, err_t *err)
     const op_t *op = a->op;
     int rc = ERR_OK;
 
+    if (op->filter != NULL && (op->type == OP_UPSERT || op->type == OP_UPDATE_VECTORS)) {
+        cJSON *fj = cJSON_Parse(op->filter);
+        rc = fj ? filter_parse(fj, &a->update_filter, err)
+                : err_set(err, ERR_CORRUPT, "logged filter is not JSON");
+        cJSON_Delete(fj);
+        if (rc != ERR_OK)
+            return rc;
+    }
     if (op->type == OP_UPSERT) {
         for (size_t i = 0; i < op->n_points && rc == ERR_OK; i++)
             rc = apply_upsert_point(a, i);
-    } else if (op->filter != NULL) {
+    } else if (op->filter != NULL && op->type != OP_UPDATE_VECTORS) {
         ptid_t *ids;
         size_t n;
         rc = filter_targets(a, &ids, &n, err);
@@ -957,7 +979,7 @@ static int validate_selector(const op_t *op, err_t *err)
         filter_free(f);
         if (rc != ERR_OK)
             return rc;
-        if (op->n_points > 0)
+        if (op->n_points > 0 && op->type != OP_UPSERT && op->type != OP_UPDATE_VECTORS)
             return err_set(err, ERR_INVALID, "give either points or filter, not both");
     }
     return ERR_OK;

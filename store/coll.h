@@ -142,6 +142,7 @@ typedef struct coll_scroll_req {
     bool order_desc;
     bool has_start_from;
     double start_from;
+    bool as_scored;           /* ScoredPoint shape (version, score 0) for query without a query */
 } coll_scroll_req_t;
 
 /* One page.  *points: JSON array of Records; *next: the next page's offset

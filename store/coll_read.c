@@ -207,7 +207,7 @@ static int scroll_by_id(coll_t *c, const coll_scroll_req_t *req, cJSON *arr, cJS
             *next = ptid_to_json(&id);
             break;
         }
-        rc = add_point(arr, c, (uint32_t)s, req->sel, NAN, NULL, err);
+        rc = add_point(arr, c, (uint32_t)s, req->sel, req->as_scored ? 0.0f : NAN, NULL, err);
         got++;
     }
     rocksdb_iter_destroy(it);

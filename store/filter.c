@@ -609,7 +609,9 @@ static double haversine_m(double lon1, double lat1, double lon2, double lat2)
 enum ring_pos { RING_OUTSIDE, RING_BOUNDARY, RING_INSIDE };
 
 /* Winding number with an on-boundary short cut, edge rules as in the geo
- * crate's coord_pos_relative_to_ring. */
+ * crate's coord_pos_relative_to_ring.  The orientation test is plain
+ * double arithmetic where geo uses robust predicates, so the two can only
+ * disagree for points within rounding error of an edge. */
 static enum ring_pos ring_pos(const struct fring *r, double x, double y)
 {
     int wn = 0;

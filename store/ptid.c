@@ -51,14 +51,16 @@ static bool uuid_parse_body(const char *s, size_t len, uint8_t out[16])
     return n == 32;
 }
 
+/* As Rust's uuid crate (Qdrant) parses: simple (32), hyphenated (36), and
+ * only the hyphenated form inside braces (38) or after "urn:uuid:" (45). */
 static bool uuid_parse(const char *s, uint8_t out[16])
 {
     size_t len = strlen(s);
 
-    if (len > 9 && strncasecmp(s, "urn:uuid:", 9) == 0)
-        return uuid_parse_body(s + 9, len - 9, out);
-    if (len >= 2 && s[0] == '{' && s[len - 1] == '}')
-        return uuid_parse_body(s + 1, len - 2, out);
+    if (len == 45 && strncmp(s, "urn:uuid:", 9) == 0)
+        return uuid_parse_body(s + 9, 36, out);
+    if (len == 38 && s[0] == '{' && s[len - 1] == '}')
+        return uuid_parse_body(s + 1, 36, out);
     return uuid_parse_body(s, len, out);
 }
 
@@ -67,9 +69,10 @@ int ptid_from_json(const cJSON *j, ptid_t *out, err_t *err)
     memset(out, 0, sizeof(*out));
     if (cJSON_IsNumber(j)) {
         double v = j->valuedouble;
-        if (v < 0 || v != floor(v) || v > 9007199254740992.0)
+        /* 2^53 itself is refused: 2^53 + 1 parses to the same double */
+        if (v < 0 || v != floor(v) || v >= 9007199254740992.0)
             return err_set(err, ERR_INVALID,
-                           "point id %g is not an unsigned integer (or exceeds 2^53)", v);
+                           "point id %.16g is not an unsigned integer below 2^53", v);
         out->kind = PTID_NUM;
         out->num = (uint64_t)v;
         return ERR_OK;
@@ -91,10 +94,15 @@ int ptid_from_str(const char *s, ptid_t *out, err_t *err)
         char *end;
         errno = 0;
         unsigned long long v = strtoull(s, &end, 10);
-        if (errno != 0 || *end != '\0')
+        if (errno == 0 && *end == '\0') {
+            out->kind = PTID_NUM;
+            out->num = (uint64_t)v;
+            return ERR_OK;
+        }
+        /* too large for a u64: 32 decimal digits are a simple-form UUID */
+        if (!uuid_parse(s, out->uuid))
             return err_set(err, ERR_INVALID, "point id %.64s is out of range", s);
-        out->kind = PTID_NUM;
-        out->num = (uint64_t)v;
+        out->kind = PTID_UUID;
         return ERR_OK;
     }
     if (!uuid_parse(s, out->uuid))

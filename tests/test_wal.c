@@ -1446,7 +1446,9 @@ static void corrupt_case(const corr_t *c)
         break;
     }
 
-    wal_t *w = open_ok(dir, NULL);
+    wal_opts_t o = opts_default();
+    o.segment_bytes = 4096;
+    wal_t *w = open_ok(dir, &o);
     wal_stats_t s = stats(w);
     if (s.last_seq != bad - 1)
         fail_msg("%s: last_seq %" PRIu64 ", expected %" PRIu64, c->name, s.last_seq, bad - 1);

@@ -1,0 +1,67 @@
+/*
+ * api.h - the Qdrant REST API, independent of the transport.
+ *
+ * api_handle takes a parsed HTTP request (method, path, query string,
+ * body) and produces the status code and the JSON body Qdrant would send:
+ * {"result": ..., "status": "ok", "time": s} or {"status": {"error": msg},
+ * "time": s}.  http.c is the libevent transport around it; tests call it
+ * directly.  Routing is a table (api.c) from method + path pattern to a
+ * handler; paths of Qdrant's spec that veclog does not implement answer
+ * 501 with an error naming the path, never a wrong success.
+ *
+ * Threads: api_handle is thread-safe (the catalog and collections are);
+ * the HTTP node calls it from its worker threads.
+ */
+#ifndef VECLOG_API_H
+#define VECLOG_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/catalog.h"
+
+typedef struct api api_t;
+
+enum api_method { API_GET, API_POST, API_PUT, API_PATCH, API_DELETE, API_HEAD, API_OTHER };
+
+typedef struct api_req {
+    int method;               /* enum api_method */
+    const char *path;         /* decoded path, without the query string */
+    const char *query;        /* raw query string or NULL */
+    const char *body;         /* may be NULL */
+    size_t body_len;
+    const char *api_key;      /* "api-key" header or bearer token, NULL if none */
+} api_req_t;
+
+typedef struct api_resp {
+    int status;               /* HTTP status */
+    char *body;               /* malloc'd; caller frees */
+    size_t body_len;
+    const char *content_type; /* static string */
+    char route[64];           /* route label for metrics ("/collections/{name}/points/query") */
+} api_resp_t;
+
+typedef struct api_opts {
+    const char *api_key;            /* NULL: no authentication */
+    const char *read_only_api_key;  /* NULL: none */
+    const char *version;            /* veclog version string */
+} api_opts_t;
+
+/* cat is borrowed and must outlive the api.  *out owned by the caller. */
+int api_new(catalog_t *cat, const api_opts_t *opts, api_t **out, err_t *err);
+void api_free(api_t *a);
+
+/* Mark the node ready (recovery done): /readyz answers 200 from then on. */
+void api_set_ready(api_t *a, bool ready);
+
+/* Handle one request; resp is filled (always, even on errors). */
+void api_handle(api_t *a, const api_req_t *req, api_resp_t *resp);
+
+/* Record one finished request in the metrics (route, status, seconds). */
+void api_observe(api_t *a, const char *route, int method, int status, double seconds);
+
+/* HTTP status for an err code. */
+int api_status_of(int code);
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * api_internal.h - shared by api.c (routing, envelope, service and
+ * collection endpoints) and api_points.c (points, search and query).
+ */
+#ifndef VECLOG_API_INTERNAL_H
+#define VECLOG_API_INTERNAL_H
+
+#include <cjson/cJSON.h>
+
+#include "api.h"
+#include "metrics.h"
+#include "store/coll.h"
+
+struct api {
+    catalog_t *cat;
+    char *api_key;
+    char *ro_key;
+    char *version;
+    metrics_t *metrics;
+    volatile int ready;
+    double started;
+};
+
+#define API_MAX_ARGS 4
+
+typedef struct api_ctx {
+    api_t *a;
+    const api_req_t *req;
+    cJSON *body;              /* parsed body; NULL when none was sent */
+    const char *args[API_MAX_ARGS];
+    char argbuf[API_MAX_ARGS][512];
+    int nargs;
+    bool wait;                /* ?wait=true */
+} api_ctx_t;
+
+/* A handler fills *result (owned JSON, the "result" of the envelope) or
+ * returns an error code with err filled. */
+typedef int (*api_handler_fn)(api_ctx_t *x, cJSON **result, err_t *err);
+
+/* api_points.c handlers */
+int api_points_upsert(api_ctx_t *x, cJSON **result, err_t *err);
+int api_points_retrieve(api_ctx_t *x, cJSON **result, err_t *err);
+int api_points_get(api_ctx_t *x, cJSON **result, err_t *err);
+int api_points_delete(api_ctx_t *x, cJSON **result, err_t *err);
+int api_points_set_payload(api_ctx_t *x, cJSON **result, err_t *err);
+int api_points_overwrite_payload(api_ctx_t *x, cJSON **result, err_t *err);
+int api_points_delete_payload(api_ctx_t *x, cJSON **result, err_t *err);
+int api_points_clear_payload(api_ctx_t *x, cJSON **result, err_t *err);
+int api_points_update_vectors(api_ctx_t *x, cJSON **result, err_t *err);
+int api_points_delete_vectors(api_ctx_t *x, cJSON **result, err_t *err);
+int api_points_batch(api_ctx_t *x, cJSON **result, err_t *err);
+int api_points_scroll(api_ctx_t *x, cJSON **result, err_t *err);
+int api_points_count(api_ctx_t *x, cJSON **result, err_t *err);
+int api_points_search(api_ctx_t *x, cJSON **result, err_t *err);
+int api_points_search_batch(api_ctx_t *x, cJSON **result, err_t *err);
+int api_points_query(api_ctx_t *x, cJSON **result, err_t *err);
+int api_points_query_batch(api_ctx_t *x, cJSON **result, err_t *err);
+
+/* Check obj's keys against a NULL-terminated list (ERR_INVALID naming the
+ * unknown one). */
+int api_fields_check(const cJSON *obj, const char *const *allowed, const char *where, err_t *err);
+
+/* Optional unsigned integer field with a default. */
+int api_uint_field(const cJSON *obj, const char *key, size_t dflt, size_t min, size_t *out,
+                   err_t *err);
+
+#endif

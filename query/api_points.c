@@ -1,0 +1,647 @@
+/*
+ * api_points.c - point endpoints: upsert, retrieve, delete, payload and
+ * vector updates, batch, scroll, count, search and query.
+ *
+ * Writes are parsed (store/req.c) and validated completely before they
+ * reach the WAL, so an acknowledged write never fails later.  Operations
+ * that name existing points (payload and vector updates) first check that
+ * every id exists and answer 404 otherwise, as Qdrant does.
+ */
+#include "api_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/req.h"
+
+typedef int (*parse_fn)(const cJSON *body, op_t *op, err_t *err);
+
+static int with_coll(api_ctx_t *x, catalog_handle_t **h, err_t *err)
+{
+    return catalog_acquire(x->a->cat, x->args[0], h, err);
+}
+
+static cJSON *update_result(uint64_t seq, bool wait)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "operation_id", (double)seq);
+    cJSON_AddStringToObject(o, "status", wait ? "completed" : "acknowledged");
+    return o;
+}
+
+/* 404 unless every id of op exists (payload and vector updates). */
+static int ids_exist(coll_t *c, const op_t *op, err_t *err)
+{
+    coll_sel_t sel = { 0 };
+    for (size_t i = 0; i < op->n_points; i++) {
+        cJSON *arr = NULL;
+        int rc = coll_retrieve(c, &op->points[i].id, 1, &sel, &arr, err);
+        bool found = cJSON_GetArraySize(arr) == 1;
+        cJSON_Delete(arr);
+        if (rc != ERR_OK)
+            return rc;
+        if (!found) {
+            char id[PTID_STR_MAX];
+            ptid_format(&op->points[i].id, id, sizeof(id));
+            return err_set(err, ERR_NOT_FOUND, "No point with id %s found", id);
+        }
+    }
+    return ERR_OK;
+}
+
+/* Run one parsed op against coll; *result gets an UpdateResult. */
+static int run_op(api_ctx_t *x, coll_t *c, op_t *op, cJSON **result, err_t *err)
+{
+    coll_write_result_t res;
+    int rc = ERR_OK;
+
+    if (op->filter == NULL && op->type != OP_UPSERT && op->type != OP_DELETE)
+        rc = ids_exist(c, op, err);
+    if (rc == ERR_OK)
+        rc = coll_write(c, op, &res, err);
+    if (rc != ERR_OK)
+        return rc;
+    *result = update_result(res.seq, x->wait);
+    coll_write_result_clear(&res);
+    return ERR_OK;
+}
+
+static int write_with(api_ctx_t *x, parse_fn parse, cJSON **result, err_t *err)
+{
+    catalog_handle_t *h;
+    op_t op = { 0 };
+    int rc = with_coll(x, &h, err);
+
+    if (rc != ERR_OK)
+        return rc;
+    rc = parse(x->body, &op, err);
+    if (rc == ERR_OK)
+        rc = run_op(x, catalog_handle_coll(h), &op, result, err);
+    op_clear(&op);
+    catalog_release(h);
+    return rc;
+}
+
+static int parse_set(const cJSON *b, op_t *op, err_t *err) { return req_set_payload_parse(b, false, op, err); }
+static int parse_overwrite(const cJSON *b, op_t *op, err_t *err) { return req_set_payload_parse(b, true, op, err); }
+
+int api_points_upsert(api_ctx_t *x, cJSON **r, err_t *e) { return write_with(x, req_upsert_parse, r, e); }
+int api_points_delete(api_ctx_t *x, cJSON **r, err_t *e) { return write_with(x, req_delete_parse, r, e); }
+int api_points_set_payload(api_ctx_t *x, cJSON **r, err_t *e) { return write_with(x, parse_set, r, e); }
+int api_points_overwrite_payload(api_ctx_t *x, cJSON **r, err_t *e) { return write_with(x, parse_overwrite, r, e); }
+int api_points_delete_payload(api_ctx_t *x, cJSON **r, err_t *e) { return write_with(x, req_delete_payload_parse, r, e); }
+int api_points_clear_payload(api_ctx_t *x, cJSON **r, err_t *e) { return write_with(x, req_clear_payload_parse, r, e); }
+int api_points_update_vectors(api_ctx_t *x, cJSON **r, err_t *e) { return write_with(x, req_update_vectors_parse, r, e); }
+int api_points_delete_vectors(api_ctx_t *x, cJSON **r, err_t *e) { return write_with(x, req_delete_vectors_parse, r, e); }
+
+static const struct {
+    const char *name;
+    parse_fn parse;
+} batch_ops[] = {
+    { "upsert", req_upsert_parse }, { "delete", req_delete_parse },
+    { "set_payload", parse_set }, { "overwrite_payload", parse_overwrite },
+    { "delete_payload", req_delete_payload_parse }, { "clear_payload", req_clear_payload_parse },
+    { "update_vectors", req_update_vectors_parse }, { "delete_vectors", req_delete_vectors_parse },
+};
+
+/* POST /points/batch: every operation is parsed and validated before the
+ * first is logged, so a bad one rejects the whole batch. */
+int api_points_batch(api_ctx_t *x, cJSON **result, err_t *err)
+{
+    static const char *const fields[] = { "operations", NULL };
+    const cJSON *ops = cJSON_GetObjectItemCaseSensitive(x->body, "operations"), *it;
+    catalog_handle_t *h;
+    op_t *parsed = NULL;
+    size_t n = 0, total;
+    int rc = api_fields_check(x->body, fields, "", err);
+
+    if (rc != ERR_OK)
+        return rc;
+    if (!cJSON_IsArray(ops))
+        return err_set(err, ERR_INVALID, "operations: expected a list");
+    if ((rc = with_coll(x, &h, err)) != ERR_OK)
+        return rc;
+    total = (size_t)cJSON_GetArraySize(ops);
+    parsed = calloc(total + 1, sizeof(op_t));
+    cJSON_ArrayForEach(it, ops) {
+        size_t k = 0, nk = sizeof(batch_ops) / sizeof(batch_ops[0]);
+        if (parsed == NULL || !cJSON_IsObject(it) || it->child == NULL || it->child->next != NULL) {
+            rc = parsed ? err_set(err, ERR_INVALID, "operations[%zu]: expected one operation", n)
+                        : err_set(err, ERR_NOMEM, "no memory");
+            break;
+        }
+        while (k < nk && strcmp(batch_ops[k].name, it->child->string) != 0)
+            k++;
+        if (k == nk) {
+            rc = err_set(err, ERR_INVALID, "operations[%zu]: unknown operation \"%s\"", n, it->child->string);
+            break;
+        }
+        rc = batch_ops[k].parse(it->child, &parsed[n++], err);
+        if (rc == ERR_OK)
+            rc = coll_op_validate(catalog_handle_coll(h), &parsed[n - 1], err);
+        if (rc != ERR_OK) {
+            err_wrap(err, "operations[%zu].%s", n - 1, it->child->string);
+            break;
+        }
+    }
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i < n && rc == ERR_OK; i++) {
+        cJSON *one = NULL;
+        rc = run_op(x, catalog_handle_coll(h), &parsed[i], &one, err);
+        if (rc == ERR_OK)
+            cJSON_AddItemToArray(arr, one);
+    }
+    for (size_t i = 0; i < n; i++)
+        op_clear(&parsed[i]);
+    free(parsed);
+    catalog_release(h);
+    if (rc != ERR_OK) {
+        cJSON_Delete(arr);
+        return rc;
+    }
+    *result = arr;
+    return ERR_OK;
+}
+
+/* ---- reads -------------------------------------------------------------- */
+
+static int ids_parse(const cJSON *arr, ptid_t **ids, size_t *n, const char *where, err_t *err)
+{
+    const cJSON *it;
+    size_t i = 0;
+
+    if (!cJSON_IsArray(arr))
+        return err_set(err, ERR_INVALID, "%s: expected a list of point ids", where);
+    *ids = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(ptid_t));
+    if (*ids == NULL)
+        return err_set(err, ERR_NOMEM, "no memory");
+    cJSON_ArrayForEach(it, arr) {
+        if (ptid_from_json(it, &(*ids)[i], err) != ERR_OK)
+            return err_wrap(err, "%s[%zu]", where, i);
+        i++;
+    }
+    *n = i;
+    return ERR_OK;
+}
+
+int api_points_retrieve(api_ctx_t *x, cJSON **result, err_t *err)
+{
+    static const char *const fields[] = { "ids", "with_payload", "with_vector", "shard_key", NULL };
+    catalog_handle_t *h;
+    coll_sel_t sel;
+    ptid_t *ids = NULL;
+    size_t n = 0;
+    int rc = api_fields_check(x->body, fields, "", err);
+
+    if (rc == ERR_OK)
+        rc = ids_parse(cJSON_GetObjectItemCaseSensitive(x->body, "ids"), &ids, &n, "ids", err);
+    if (rc == ERR_OK)
+        rc = coll_sel_parse(cJSON_GetObjectItemCaseSensitive(x->body, "with_payload"), true,
+                            cJSON_GetObjectItemCaseSensitive(x->body, "with_vector"), false, &sel, err);
+    if (rc != ERR_OK) {
+        free(ids);
+        return rc;
+    }
+    if ((rc = with_coll(x, &h, err)) == ERR_OK) {
+        rc = coll_retrieve(catalog_handle_coll(h), ids, n, &sel, result, err);
+        catalog_release(h);
+    }
+    coll_sel_clear(&sel);
+    free(ids);
+    return rc;
+}
+
+int api_points_get(api_ctx_t *x, cJSON **result, err_t *err)
+{
+    catalog_handle_t *h;
+    coll_sel_t sel = { .payload = COLL_PAYLOAD_ALL, .vector = COLL_VECTOR_ALL };
+    ptid_t id;
+    cJSON *arr = NULL;
+    int rc = ptid_from_str(x->args[1], &id, err);
+
+    if (rc != ERR_OK || (rc = with_coll(x, &h, err)) != ERR_OK)
+        return rc;
+    rc = coll_retrieve(catalog_handle_coll(h), &id, 1, &sel, &arr, err);
+    catalog_release(h);
+    if (rc != ERR_OK)
+        return rc;
+    if (cJSON_GetArraySize(arr) != 1) {
+        cJSON_Delete(arr);
+        return err_set(err, ERR_NOT_FOUND, "No point with id %s found", x->args[1]);
+    }
+    *result = cJSON_DetachItemFromArray(arr, 0);
+    cJSON_Delete(arr);
+    return ERR_OK;
+}
+
+static int filter_field(const cJSON *body, filter_t **f, err_t *err)
+{
+    *f = NULL;
+    const cJSON *fj = cJSON_GetObjectItemCaseSensitive(body, "filter");
+    if (fj == NULL || cJSON_IsNull(fj))
+        return ERR_OK;
+    return filter_parse(fj, f, err);
+}
+
+static int order_by_parse(const cJSON *ob, coll_scroll_req_t *req, err_t *err)
+{
+    static const char *const fields[] = { "key", "direction", "start_from", NULL };
+    if (ob == NULL || cJSON_IsNull(ob))
+        return ERR_OK;
+    if (cJSON_IsString(ob)) {
+        req->order_by = ob->valuestring;
+        return ERR_OK;
+    }
+    int rc = api_fields_check(ob, fields, "order_by", err);
+    if (rc != ERR_OK)
+        return rc;
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(ob, "key");
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(ob, "direction");
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(ob, "start_from");
+    if (!cJSON_IsString(k))
+        return err_set(err, ERR_INVALID, "order_by.key: expected a string");
+    req->order_by = k->valuestring;
+    if (d != NULL && !cJSON_IsNull(d)) {
+        if (!cJSON_IsString(d) || (strcmp(d->valuestring, "asc") && strcmp(d->valuestring, "desc")))
+            return err_set(err, ERR_INVALID, "order_by.direction: expected \"asc\" or \"desc\"");
+        req->order_desc = strcmp(d->valuestring, "desc") == 0;
+    }
+    if (s != NULL && !cJSON_IsNull(s)) {
+        int64_t sec;
+        int32_t nsec;
+        if (cJSON_IsNumber(s))
+            req->start_from = s->valuedouble;
+        else if (cJSON_IsString(s) && filter_datetime_parse(s->valuestring, &sec, &nsec))
+            req->start_from = (double)sec + nsec / 1e9;
+        else
+            return err_set(err, ERR_INVALID, "order_by.start_from: expected a number or a datetime");
+        req->has_start_from = true;
+    }
+    return ERR_OK;
+}
+
+int api_points_scroll(api_ctx_t *x, cJSON **result, err_t *err)
+{
+    static const char *const fields[] = { "offset", "limit", "filter", "with_payload", "with_vector",
+                                          "order_by", "shard_key", NULL };
+    static const cJSON empty = { .type = cJSON_Object };
+    const cJSON *body = x->body ? x->body : &empty;
+    coll_scroll_req_t req = { 0 };
+    catalog_handle_t *h;
+    coll_sel_t sel = { 0 };
+    filter_t *f = NULL;
+    cJSON *pts = NULL, *next = NULL;
+    int rc = api_fields_check(body, fields, "", err);
+
+    if (rc == ERR_OK)
+        rc = api_uint_field(body, "limit", 10, 1, &req.limit, err);
+    const cJSON *off = cJSON_GetObjectItemCaseSensitive(body, "offset");
+    if (rc == ERR_OK && off != NULL && !cJSON_IsNull(off)) {
+        rc = ptid_from_json(off, &req.offset, err);
+        req.has_offset = true;
+    }
+    if (rc == ERR_OK)
+        rc = order_by_parse(cJSON_GetObjectItemCaseSensitive(body, "order_by"), &req, err);
+    if (rc == ERR_OK)
+        rc = filter_field(body, &f, err);
+    if (rc == ERR_OK)
+        rc = coll_sel_parse(cJSON_GetObjectItemCaseSensitive(body, "with_payload"), true,
+                            cJSON_GetObjectItemCaseSensitive(body, "with_vector"), false, &sel, err);
+    if (rc == ERR_OK && (rc = with_coll(x, &h, err)) == ERR_OK) {
+        req.filter = f;
+        req.sel = &sel;
+        rc = coll_scroll(catalog_handle_coll(h), &req, &pts, &next, err);
+        catalog_release(h);
+    }
+    if (rc == ERR_OK) {
+        *result = cJSON_CreateObject();
+        cJSON_AddItemToObject(*result, "points", pts);
+        cJSON_AddItemToObject(*result, "next_page_offset", next);
+    }
+    coll_sel_clear(&sel);
+    filter_free(f);
+    return rc;
+}
+
+int api_points_count(api_ctx_t *x, cJSON **result, err_t *err)
+{
+    static const char *const fields[] = { "filter", "exact", "shard_key", NULL };
+    static const cJSON empty = { .type = cJSON_Object };
+    const cJSON *body = x->body ? x->body : &empty;
+    catalog_handle_t *h;
+    filter_t *f = NULL;
+    size_t n = 0;
+    int rc = api_fields_check(body, fields, "", err);
+
+    if (rc == ERR_OK)
+        rc = filter_field(body, &f, err);
+    if (rc == ERR_OK && (rc = with_coll(x, &h, err)) == ERR_OK) {
+        rc = coll_count(catalog_handle_coll(h), f, &n, err);
+        catalog_release(h);
+    }
+    filter_free(f);
+    if (rc == ERR_OK) {
+        *result = cJSON_CreateObject();
+        cJSON_AddNumberToObject(*result, "count", (double)n);
+    }
+    return rc;
+}
+
+/* ---- search and query --------------------------------------------------- */
+
+typedef struct qspec {
+    char *using;              /* owned */
+    float *vec;               /* owned; NULL: no query (order by id) */
+    uint32_t dim;
+    bool by_id;
+    ptid_t id;
+    filter_t *filter;
+    size_t limit, offset;
+    bool has_threshold;
+    float threshold;
+    coll_sel_t sel;
+} qspec_t;
+
+static void qspec_clear(qspec_t *q)
+{
+    free(q->using);
+    free(q->vec);
+    filter_free(q->filter);
+    coll_sel_clear(&q->sel);
+    memset(q, 0, sizeof(*q));
+}
+
+static int floats_parse(const cJSON *arr, qspec_t *q, const char *where, err_t *err)
+{
+    int n = cJSON_GetArraySize(arr), i = 0;
+    const cJSON *it;
+
+    q->vec = malloc((size_t)n * sizeof(float) + 1);
+    if (q->vec == NULL)
+        return err_set(err, ERR_NOMEM, "no memory");
+    cJSON_ArrayForEach(it, arr) {
+        if (cJSON_IsArray(it))
+            return err_set(err, ERR_UNSUPPORTED, "%s: multivector queries are not supported", where);
+        if (!cJSON_IsNumber(it))
+            return err_set(err, ERR_INVALID, "%s[%d]: expected a number", where, i);
+        q->vec[i++] = (float)it->valuedouble;
+    }
+    q->dim = (uint32_t)n;
+    return ERR_OK;
+}
+
+static int params_parse(const cJSON *p, err_t *err)
+{
+    static const char *const fields[] = { "hnsw_ef", "exact", "quantization", "indexed_only",
+                                          "acorn", "idf", NULL };
+    if (p == NULL || cJSON_IsNull(p))
+        return ERR_OK;
+    int rc = api_fields_check(p, fields, "params", err);
+    const cJSON *ef = cJSON_GetObjectItemCaseSensitive(p, "hnsw_ef");
+    const cJSON *ex = cJSON_GetObjectItemCaseSensitive(p, "exact");
+    if (rc == ERR_OK && ef && !cJSON_IsNull(ef) && (!cJSON_IsNumber(ef) || ef->valuedouble < 1))
+        rc = err_set(err, ERR_INVALID, "params.hnsw_ef: expected a positive integer");
+    if (rc == ERR_OK && ex && !cJSON_IsBool(ex) && !cJSON_IsNull(ex))
+        rc = err_set(err, ERR_INVALID, "params.exact: expected a boolean");
+    return rc;
+}
+
+/* Fields shared by search and query requests. */
+static int common_parse(const cJSON *b, qspec_t *q, size_t dflt_limit, err_t *err)
+{
+    const cJSON *th = cJSON_GetObjectItemCaseSensitive(b, "score_threshold");
+    int rc = api_uint_field(b, "limit", dflt_limit, 0, &q->limit, err);
+
+    if (rc == ERR_OK)
+        rc = api_uint_field(b, "offset", 0, 0, &q->offset, err);
+    if (rc == ERR_OK && th != NULL && !cJSON_IsNull(th)) {
+        if (!cJSON_IsNumber(th))
+            return err_set(err, ERR_INVALID, "score_threshold: expected a number");
+        q->has_threshold = true;
+        q->threshold = (float)th->valuedouble;
+    }
+    if (rc == ERR_OK)
+        rc = params_parse(cJSON_GetObjectItemCaseSensitive(b, "params"), err);
+    if (rc == ERR_OK)
+        rc = filter_field(b, &q->filter, err);
+    if (rc == ERR_OK)
+        rc = coll_sel_parse(cJSON_GetObjectItemCaseSensitive(b, "with_payload"), false,
+                            cJSON_GetObjectItemCaseSensitive(b, "with_vector"), false, &q->sel, err);
+    const cJSON *sk = cJSON_GetObjectItemCaseSensitive(b, "shard_key");
+    if (rc == ERR_OK && sk != NULL && !cJSON_IsNull(sk))
+        rc = err_set(err, ERR_UNSUPPORTED, "shard_key: custom sharding is not supported");
+    return rc;
+}
+
+/* SearchRequest: {"vector": [..] | {"name", "vector"}, ...}. */
+static int search_parse(const cJSON *b, qspec_t *q, err_t *err)
+{
+    static const char *const fields[] = { "vector", "filter", "params", "limit", "offset",
+                                          "with_payload", "with_vector", "score_threshold",
+                                          "shard_key", NULL };
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, "vector");
+    int rc = api_fields_check(b, fields, "", err);
+
+    if (rc != ERR_OK)
+        return rc;
+    if (!cJSON_HasObjectItem(b, "limit"))
+        return err_set(err, ERR_INVALID, "limit: missing");
+    if (cJSON_IsObject(v)) {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(v, "name");
+        if (cJSON_HasObjectItem(v, "indices") || cJSON_IsObject(cJSON_GetObjectItem(v, "vector")))
+            return err_set(err, ERR_UNSUPPORTED, "vector: sparse vectors are not supported");
+        if (!cJSON_IsString(name) || !cJSON_IsArray(cJSON_GetObjectItem(v, "vector")))
+            return err_set(err, ERR_INVALID, "vector: expected a list of numbers or {\"name\", \"vector\"}");
+        q->using = strdup(name->valuestring);
+        v = cJSON_GetObjectItem(v, "vector");
+    }
+    if (!cJSON_IsArray(v))
+        return err_set(err, ERR_INVALID, "vector: expected a list of numbers");
+    rc = floats_parse(v, q, "vector", err);
+    return rc == ERR_OK ? common_parse(b, q, 10, err) : rc;
+}
+
+/* QueryInterface: a vector, a point id, or {"nearest": ...}. */
+static int query_input(const cJSON *in, qspec_t *q, err_t *err)
+{
+    if (in == NULL || cJSON_IsNull(in))
+        return ERR_OK;
+    if (cJSON_IsArray(in))
+        return floats_parse(in, q, "query", err);
+    if (cJSON_IsNumber(in) || cJSON_IsString(in)) {
+        q->by_id = true;
+        return ptid_from_json(in, &q->id, err);
+    }
+    if (!cJSON_IsObject(in))
+        return err_set(err, ERR_INVALID, "query: expected a vector, a point id or a query object");
+    const cJSON *nearest = cJSON_GetObjectItemCaseSensitive(in, "nearest");
+    if (nearest != NULL) {
+        const cJSON *mmr = cJSON_GetObjectItemCaseSensitive(in, "mmr");
+        if (mmr != NULL && !cJSON_IsNull(mmr))
+            return err_set(err, ERR_UNSUPPORTED, "query.mmr: MMR reranking is not supported");
+        if (cJSON_IsObject(nearest))
+            return err_set(err, ERR_UNSUPPORTED,
+                           "query.nearest: only dense vectors and point ids are supported");
+        return query_input(nearest, q, err);
+    }
+    if (cJSON_HasObjectItem(in, "indices"))
+        return err_set(err, ERR_UNSUPPORTED, "query: sparse vectors are not supported");
+    if (cJSON_HasObjectItem(in, "text") || cJSON_HasObjectItem(in, "image") ||
+        cJSON_HasObjectItem(in, "object"))
+        return err_set(err, ERR_UNSUPPORTED, "query: inference objects are not supported yet");
+    return err_set(err, ERR_UNSUPPORTED, "query.%s is not supported by veclog",
+                   in->child ? in->child->string : "{}");
+}
+
+static int query_parse(const cJSON *b, qspec_t *q, err_t *err)
+{
+    static const char *const fields[] = { "shard_key", "prefetch", "query", "using", "filter",
+                                          "params", "score_threshold", "limit", "offset",
+                                          "with_vector", "with_payload", "lookup_from", NULL };
+    int rc = api_fields_check(b, fields, "", err);
+    const cJSON *pf = cJSON_GetObjectItemCaseSensitive(b, "prefetch");
+    const cJSON *lf = cJSON_GetObjectItemCaseSensitive(b, "lookup_from");
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(b, "using");
+
+    if (rc != ERR_OK)
+        return rc;
+    if (pf != NULL && !cJSON_IsNull(pf))
+        return err_set(err, ERR_UNSUPPORTED, "prefetch is not supported yet");
+    if (lf != NULL && !cJSON_IsNull(lf))
+        return err_set(err, ERR_UNSUPPORTED, "lookup_from is not supported yet");
+    if (u != NULL && !cJSON_IsNull(u)) {
+        if (!cJSON_IsString(u))
+            return err_set(err, ERR_INVALID, "using: expected a string");
+        q->using = strdup(u->valuestring);
+    }
+    rc = query_input(cJSON_GetObjectItemCaseSensitive(b, "query"), q, err);
+    return rc == ERR_OK ? common_parse(b, q, 10, err) : rc;
+}
+
+/* Run a parsed search; *out is a JSON array of ScoredPoint. */
+static int qspec_run(coll_t *c, qspec_t *q, cJSON **out, err_t *err)
+{
+    uint32_t n_defs;
+    const coll_vector_def_t *defs = coll_vectors(c, &n_defs);
+    int k = -1;
+
+    for (uint32_t i = 0; i < n_defs; i++)
+        if (strcmp(defs[i].name, q->using ? q->using : "") == 0)
+            k = (int)i;
+    if (q->vec == NULL && !q->by_id) {
+        coll_scroll_req_t req = { .filter = q->filter, .limit = q->limit + q->offset,
+                                  .sel = &q->sel, .as_scored = true };
+        cJSON *next = NULL;
+        int rc = coll_scroll(c, &req, out, &next, err);
+        cJSON_Delete(next);
+        for (size_t i = 0; rc == ERR_OK && i < q->offset && cJSON_GetArraySize(*out) > 0; i++)
+            cJSON_DeleteItemFromArray(*out, 0);
+        return rc;
+    }
+    if (k < 0)
+        return err_set(err, ERR_INVALID, "Vector with name `%s` is not configured in this collection",
+                       q->using ? q->using : "");
+    if (q->by_id) {
+        q->vec = malloc(defs[k].dim * sizeof(float) + 1);
+        if (q->vec == NULL)
+            return err_set(err, ERR_NOMEM, "no memory");
+        int rc = coll_vector_get(c, &q->id, q->using, q->vec, defs[k].dim, &q->dim, err);
+        if (rc != ERR_OK)
+            return rc;
+    }
+    coll_search_req_t req = { .using = q->using, .vector = q->vec, .dim = q->dim,
+                              .filter = q->filter, .limit = q->limit + q->offset + (q->by_id ? 1 : 0),
+                              .has_threshold = q->has_threshold, .score_threshold = q->threshold,
+                              .sel = &q->sel };
+    int rc = coll_search(c, &req, out, err);
+    if (rc != ERR_OK)
+        return rc;
+    /* query by id: the point itself is not a result */
+    for (int i = 0; q->by_id && i < cJSON_GetArraySize(*out); i++) {
+        ptid_t got;
+        if (ptid_from_json(cJSON_GetObjectItem(cJSON_GetArrayItem(*out, i), "id"), &got, NULL) == ERR_OK &&
+            ptid_eq(&got, &q->id)) {
+            cJSON_DeleteItemFromArray(*out, i);
+            break;
+        }
+    }
+    for (size_t i = 0; i < q->offset && cJSON_GetArraySize(*out) > 0; i++)
+        cJSON_DeleteItemFromArray(*out, 0);
+    while ((size_t)cJSON_GetArraySize(*out) > q->limit)
+        cJSON_DeleteItemFromArray(*out, cJSON_GetArraySize(*out) - 1);
+    return ERR_OK;
+}
+
+typedef int (*qparse_fn)(const cJSON *b, qspec_t *q, err_t *err);
+
+static int run_one(api_ctx_t *x, coll_t *c, const cJSON *b, qparse_fn parse, cJSON **out, err_t *err)
+{
+    static const cJSON empty = { .type = cJSON_Object };
+    qspec_t q = { 0 };
+    int rc = parse(b ? b : &empty, &q, err);
+    (void)x;
+    if (rc == ERR_OK)
+        rc = qspec_run(c, &q, out, err);
+    qspec_clear(&q);
+    return rc;
+}
+
+static int search_like(api_ctx_t *x, qparse_fn parse, bool batch, bool wrap, cJSON **result,
+                       err_t *err)
+{
+    catalog_handle_t *h;
+    int rc = with_coll(x, &h, err);
+    coll_t *c;
+
+    if (rc != ERR_OK)
+        return rc;
+    c = catalog_handle_coll(h);
+    if (!batch) {
+        cJSON *pts = NULL;
+        rc = run_one(x, c, x->body, parse, &pts, err);
+        if (rc == ERR_OK && wrap) {
+            *result = cJSON_CreateObject();
+            cJSON_AddItemToObject(*result, "points", pts);
+        } else if (rc == ERR_OK) {
+            *result = pts;
+        }
+        catalog_release(h);
+        return rc;
+    }
+    const cJSON *searches = cJSON_GetObjectItemCaseSensitive(x->body, "searches"), *it;
+    static const char *const fields[] = { "searches", NULL };
+    if ((rc = api_fields_check(x->body, fields, "", err)) != ERR_OK || !cJSON_IsArray(searches)) {
+        catalog_release(h);
+        return rc != ERR_OK ? rc : err_set(err, ERR_INVALID, "searches: expected a list");
+    }
+    cJSON *arr = cJSON_CreateArray();
+    int i = 0;
+    cJSON_ArrayForEach(it, searches) {
+        cJSON *pts = NULL;
+        if ((rc = run_one(x, c, it, parse, &pts, err)) != ERR_OK) {
+            err_wrap(err, "searches[%d]", i);
+            break;
+        }
+        if (wrap) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddItemToObject(o, "points", pts);
+            pts = o;
+        }
+        cJSON_AddItemToArray(arr, pts);
+        i++;
+    }
+    catalog_release(h);
+    if (rc != ERR_OK) {
+        cJSON_Delete(arr);
+        return rc;
+    }
+    *result = arr;
+    return ERR_OK;
+}
+
+int api_points_search(api_ctx_t *x, cJSON **r, err_t *e) { return search_like(x, search_parse, false, false, r, e); }
+int api_points_search_batch(api_ctx_t *x, cJSON **r, err_t *e) { return search_like(x, search_parse, true, false, r, e); }
+int api_points_query(api_ctx_t *x, cJSON **r, err_t *e) { return search_like(x, query_parse, false, true, r, e); }
+int api_points_query_batch(api_ctx_t *x, cJSON **r, err_t *e) { return search_like(x, query_parse, true, true, r, e); }

@@ -1,0 +1,51 @@
+/*
+ * req.h - Qdrant request bodies for point mutations, turned into ops.
+ *
+ * The HTTP node (PUT /collections/{c}/points, .../payload, ...) and Kafka
+ * ingest (Qdrant's sink-connector messages and upsert bodies) accept the
+ * same JSON, so the translation lives here, next to the op it produces.
+ * Parsing is strict: an unknown field, a wrong type or an unsupported
+ * feature (sparse or multi vectors, inference objects, shard keys) is an
+ * error naming the field, never silently ignored.  Parsing does not look
+ * at the collection; coll_op_validate checks names and dimensions.
+ *
+ * All functions fill a caller-provided op_t (zero it first; on error the
+ * caller still frees it with op_clear).  Thread-safe; borrowed JSON.
+ */
+#ifndef VECLOG_REQ_H
+#define VECLOG_REQ_H
+
+#include <cjson/cJSON.h>
+
+#include "err.h"
+#include "op.h"
+
+/* PointInsertOperations: {"points": [PointStruct]} or {"batch": {ids,
+ * vectors, payloads}}, with update_mode and update_filter. */
+int req_upsert_parse(const cJSON *body, op_t *op, err_t *err);
+
+/* One PointStruct ({"id", "vector", "payload"}) appended to op.  where
+ * prefixes error messages ("points[3]"). */
+int req_point_parse(const cJSON *pt, op_t *op, const char *where, err_t *err);
+
+/* VectorStruct (a list of floats, or a map name -> list) into p. */
+int req_vector_parse(const cJSON *v, op_point_t *p, const char *where, err_t *err);
+
+/* PointsSelector: {"points": [ids]} or {"filter": {...}} (delete, clear
+ * payload). */
+int req_delete_parse(const cJSON *body, op_t *op, err_t *err);
+int req_clear_payload_parse(const cJSON *body, op_t *op, err_t *err);
+
+/* SetPayload (overwrite=false) / overwrite payload (overwrite=true). */
+int req_set_payload_parse(const cJSON *body, bool overwrite, op_t *op, err_t *err);
+
+/* DeletePayload: {"keys": [...], points | filter}. */
+int req_delete_payload_parse(const cJSON *body, op_t *op, err_t *err);
+
+/* UpdateVectors: {"points": [{"id", "vector"}], "update_filter"}. */
+int req_update_vectors_parse(const cJSON *body, op_t *op, err_t *err);
+
+/* DeleteVectors: {"vector": [names], points | filter}. */
+int req_delete_vectors_parse(const cJSON *body, op_t *op, err_t *err);
+
+#endif
