@@ -50,7 +50,7 @@ test: deps
 	@$(MAKE) --no-print-directory all unit
 
 unit: $(TEST_BIN) $(BIN)/veclog
-	@scripts/run-tests.sh $(TEST_BIN)
+	@VECLOG_BIN=$(BIN)/veclog scripts/run-tests.sh $(TEST_BIN) scripts/readme-tour.sh
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin OPT=-O1 \

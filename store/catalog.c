@@ -132,6 +132,19 @@ static void rm_tree(const char *path)
     nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* Remove a collection directory so that a crash part-way leaves something
+ * the next open removes (no config.json = interrupted create), never a
+ * half-deleted collection that still has its config.json. */
+static void coll_dir_remove(const char *dir)
+{
+    char path[4096];
+
+    snprintf(path, sizeof(path), "%s/" CONFIG_FILE, dir);
+    if (unlink(path) == 0)
+        fsync_path(dir, NULL);
+    rm_tree(dir);
+}
+
 /* ---- names and entries ------------------------------------------------ */
 
 int catalog_name_check(const char *name, const char *what, err_t *err)
@@ -166,13 +179,21 @@ static alias_t *alias_find(alias_t *a, size_t n, const char *name)
     return NULL;
 }
 
+static void ent_remove(catalog_t *cat, catalog_handle_t *h);
+
 static void handle_free(catalog_handle_t *h)
 {
     if (h == NULL)
         return;
     coll_close(h->coll);
-    if (h->dropped && h->dir != NULL)
-        rm_tree(h->dir);
+    if (h->dropped) {
+        if (h->dir != NULL)
+            coll_dir_remove(h->dir);
+        /* only now may a new collection take the name (and the directory) */
+        pthread_mutex_lock(&h->cat->mu);
+        ent_remove(h->cat, h);
+        pthread_mutex_unlock(&h->cat->mu);
+    }
     cJSON_Delete(h->config);
     free(h->name);
     free(h->dir);
@@ -217,7 +238,9 @@ static catalog_handle_t *handle_new(catalog_t *cat, const char *name)
 
 /* ---- collection configuration ----------------------------------------- */
 
-enum ftype { F_UINT, F_NUM, F_BOOL, F_UINT_OR_NULL, F_STR };
+enum ftype { F_UINT, F_NUM, F_BOOL, F_UINT_OR_NULL, F_STR,
+             F_UINT_OR_AUTO,  /* MaxOptimizationThreads: "auto" (reported as null) or a uint */
+             F_MEMORY };      /* Memory: "cold", "cached" or "pinned" */
 
 typedef struct field {
     const char *name;
@@ -227,13 +250,13 @@ typedef struct field {
 static const field_t hnsw_fields[] = {
     { "m", F_UINT }, { "ef_construct", F_UINT }, { "full_scan_threshold", F_UINT },
     { "max_indexing_threads", F_UINT }, { "on_disk", F_BOOL }, { "payload_m", F_UINT_OR_NULL },
-    { "inline_storage", F_BOOL }, { NULL, F_UINT },
+    { "inline_storage", F_BOOL }, { "memory", F_MEMORY }, { NULL, F_UINT },
 };
 static const field_t opt_fields[] = {
     { "deleted_threshold", F_NUM }, { "vacuum_min_vector_number", F_UINT },
     { "default_segment_number", F_UINT }, { "max_segment_size", F_UINT_OR_NULL },
     { "memmap_threshold", F_UINT_OR_NULL }, { "indexing_threshold", F_UINT_OR_NULL },
-    { "flush_interval_sec", F_UINT }, { "max_optimization_threads", F_UINT_OR_NULL },
+    { "flush_interval_sec", F_UINT }, { "max_optimization_threads", F_UINT_OR_AUTO },
     { "prevent_unoptimized", F_BOOL }, { NULL, F_UINT },
 };
 static const field_t wal_fields[] = {
@@ -247,6 +270,14 @@ static bool field_ok(enum ftype t, const cJSON *v)
     case F_BOOL: return cJSON_IsBool(v);
     case F_STR: return cJSON_IsString(v);
     case F_NUM: return cJSON_IsNumber(v);
+    case F_MEMORY:
+        return cJSON_IsString(v) && (strcmp(v->valuestring, "cold") == 0 ||
+                                     strcmp(v->valuestring, "cached") == 0 ||
+                                     strcmp(v->valuestring, "pinned") == 0);
+    case F_UINT_OR_AUTO:
+        if (cJSON_IsString(v))
+            return strcmp(v->valuestring, "auto") == 0;
+        /* fall through */
     case F_UINT_OR_NULL:
         if (cJSON_IsNull(v))
             return true;
@@ -274,13 +305,18 @@ static int diff_apply(cJSON *dst, const cJSON *diff, const field_t *fields, cons
             f++;
         if (f->name == NULL)
             return err_set(err, ERR_INVALID, "%s: unknown field \"%s\"", where, it->string);
-        if (cJSON_IsNull(it) && f->type != F_UINT_OR_NULL)
+        if (cJSON_IsNull(it)) /* as Qdrant merges diffs: null leaves it unchanged */
             continue;
         if (!field_ok(f->type, it))
             return err_set(err, ERR_INVALID, "%s.%s: expected %s", where, it->string,
                            f->type == F_BOOL ? "a boolean" : f->type == F_NUM ? "a number"
-                                                                              : "an unsigned integer");
-        cJSON *copy = cJSON_Duplicate(it, 1);
+                           : f->type == F_STR ? "a string"
+                           : f->type == F_MEMORY ? "one of \"cold\", \"cached\", \"pinned\""
+                           : f->type == F_UINT_OR_AUTO ? "an unsigned integer or \"auto\""
+                                                       : "an unsigned integer");
+        /* "auto" threads are reported as null, as Qdrant's OptimizersConfig does */
+        cJSON *copy = cJSON_IsString(it) && f->type == F_UINT_OR_AUTO ? cJSON_CreateNull()
+                                                                       : cJSON_Duplicate(it, 1);
         if (copy == NULL)
             return err_set(err, ERR_NOMEM, "no memory");
         if (cJSON_HasObjectItem(dst, it->string))
@@ -382,6 +418,30 @@ static int unsupported_field(const cJSON *it, err_t *err)
 }
 
 /* Build the stored CollectionConfig from a CreateCollection body. */
+/* Qdrant's lower (and veclog's upper) bounds on the stored sections. */
+static int config_bounds(const cJSON *cfg, err_t *err)
+{
+    static const struct {
+        const char *section, *field, *where;
+        double min, max;
+    } b[] = {
+        { "wal_config", "wal_capacity_mb", "wal_config.wal_capacity_mb", 1, 4095 },
+        { "hnsw_config", "ef_construct", "hnsw_config.ef_construct", 4, 1e9 },
+        { "hnsw_config", "m", "hnsw_config.m", 0, 1e6 },
+        { "hnsw_config", "full_scan_threshold", "hnsw_config.full_scan_threshold", 10, 1e15 },
+        { "optimizer_config", "deleted_threshold", "optimizers_config.deleted_threshold", 0, 1 },
+        { "optimizer_config", "vacuum_min_vector_number", "optimizers_config.vacuum_min_vector_number", 100, 1e15 },
+    };
+    for (size_t i = 0; i < sizeof(b) / sizeof(b[0]); i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(cfg, b[i].section), b[i].field);
+        if (cJSON_IsNumber(v) && (v->valuedouble < b[i].min || v->valuedouble > b[i].max))
+            return err_set(err, ERR_INVALID, "%s: must be between %g and %g", b[i].where,
+                           b[i].min, b[i].max);
+    }
+    return ERR_OK;
+}
+
 static int config_build(const catalog_opts_t *o, const cJSON *body, cJSON **out, err_t *err)
 {
     cJSON *cfg = config_defaults(o);
@@ -399,7 +459,11 @@ static int config_build(const catalog_opts_t *o, const cJSON *body, cJSON **out,
             continue;
         rc = ERR_OK;
         if (strcmp(k, "vectors") == 0) {
-            cJSON_AddItemToObject(params, "vectors", cJSON_Duplicate(it, 1));
+            if (!cJSON_IsObject(it))
+                rc = err_set(err, ERR_INVALID,
+                             "vectors: expected an object (vector params or named vector params)");
+            else
+                cJSON_AddItemToObject(params, "vectors", cJSON_Duplicate(it, 1));
         } else if (strcmp(k, "hnsw_config") == 0) {
             rc = diff_apply(cJSON_GetObjectItemCaseSensitive(cfg, k), it, hnsw_fields, k, err);
         } else if (strcmp(k, "optimizers_config") == 0) {
@@ -422,6 +486,8 @@ static int config_build(const catalog_opts_t *o, const cJSON *body, cJSON **out,
             rc = err_set(err, ERR_UNSUPPORTED, "init_from is not supported");
         }
     }
+    if (rc == ERR_OK)
+        rc = config_bounds(cfg, err);
     if (rc == ERR_OK && !cJSON_HasObjectItem(params, "vectors"))
         cJSON_AddItemToObject(params, "vectors", cJSON_CreateObject());
     if (rc != ERR_OK) {
@@ -458,6 +524,8 @@ static int handle_open(catalog_t *cat, catalog_handle_t *h, err_t *err)
     co.wal.segment_bytes = json_u64(walc, "wal_capacity_mb", cat->opts.wal_capacity_mb) << 20;
     co.wal.sync_mode = cat->opts.wal_sync_mode;
     co.wal.sync_interval_ms = cat->opts.wal_sync_interval_ms;
+    /* keep the WAL near two segments: flush the store and truncate past it */
+    co.checkpoint_bytes = 2 * co.wal.segment_bytes;
     rc = coll_open(h->dir, &co, &h->coll, err);
     coll_vector_defs_free(defs, n);
     return rc;
@@ -472,10 +540,12 @@ static int json_merge_top(cJSON *dst, const cJSON *src, err_t *err)
     if (dst == NULL)
         return err_set(err, ERR_NOMEM, "no memory");
     cJSON_ArrayForEach(it, src) {
+        cJSON_DeleteItemFromObjectCaseSensitive(dst, it->string);
+        if (cJSON_IsNull(it)) /* Qdrant: a null value removes the key */
+            continue;
         cJSON *copy = cJSON_Duplicate(it, 1);
         if (copy == NULL)
             return err_set(err, ERR_NOMEM, "no memory");
-        cJSON_DeleteItemFromObjectCaseSensitive(dst, it->string);
         cJSON_AddItemToObject(dst, it->string, copy);
     }
     return ERR_OK;
@@ -505,7 +575,10 @@ static int name_reserve(catalog_t *cat, catalog_handle_t *h, err_t *err)
     int rc = ERR_OK;
 
     pthread_mutex_lock(&cat->mu);
-    if (ent_find(cat, h->name) != NULL)
+    const catalog_handle_t *old = ent_find(cat, h->name);
+    if (old != NULL && old->dropped)
+        rc = err_set(err, ERR_BUSY, "Collection `%s` is still being dropped; retry later", h->name);
+    else if (old != NULL)
         rc = err_set(err, ERR_EXISTS, "Wrong input: Collection `%s` already exists!", h->name);
     else if (alias_find(cat->aliases, cat->n_aliases, h->name) != NULL)
         rc = err_set(err, ERR_EXISTS, "Wrong input: Alias `%s` already exists!", h->name);
@@ -544,6 +617,11 @@ int catalog_create(catalog_t *cat, const char *name, const cJSON *body, err_t *e
     rc = handle_open(cat, h, err);
     if (rc == ERR_OK)
         rc = config_write(h, err);
+    if (rc == ERR_OK) {
+        char parent[4096];
+        snprintf(parent, sizeof(parent), "%s/collections", cat->root);
+        rc = fsync_path(parent, err);
+    }
     if (rc != ERR_OK)
         goto fail;
     pthread_mutex_lock(&cat->mu);
@@ -552,12 +630,9 @@ int catalog_create(catalog_t *cat, const char *name, const cJSON *body, err_t *e
     log_info("catalog", "created collection %s", name);
     return ERR_OK;
 fail:
-    if (reserved) {
-        pthread_mutex_lock(&cat->mu);
-        ent_remove(cat, h);
-        pthread_mutex_unlock(&cat->mu);
-        h->dropped = h->coll != NULL;
-    }
+    /* a reserved name is released by handle_free after the leftovers of
+     * this attempt are removed */
+    h->dropped = reserved;
     handle_free(h);
     return rc;
 }
@@ -610,6 +685,11 @@ int catalog_drop(catalog_t *cat, const char *name, err_t *err)
         return rc;
     }
     close(fd);
+    if ((rc = fsync_path(h->dir, err)) != ERR_OK) {
+        unlink(marker);
+        pthread_mutex_unlock(&cat->mu);
+        return rc;
+    }
     size_t w = 0;
     for (size_t i = 0; i < cat->n_aliases; i++) {
         if (strcmp(cat->aliases[i].collection, name) == 0) {
@@ -624,7 +704,9 @@ int catalog_drop(catalog_t *cat, const char *name, err_t *err)
         if (aliases_save(cat, cat->aliases, w, err) != ERR_OK)
             log_warn("catalog", "dropping %s: aliases not saved: %s", name, err->msg);
     }
-    ent_remove(cat, h);
+    /* the entry stays (not ready, so invisible) until handle_free has
+     * removed the files: the name cannot be reused before that */
+    h->ready = false;
     h->dropped = true;
     bool last = --h->refs == 0;
     pthread_mutex_unlock(&cat->mu);
@@ -655,16 +737,26 @@ int catalog_update(catalog_t *cat, const char *name, const cJSON *body, err_t *e
         else if (strcmp(k, "optimizers_config") == 0)
             rc = diff_apply(cJSON_GetObjectItemCaseSensitive(cfg, "optimizer_config"), it,
                             opt_fields, k, err);
-        else if (strcmp(k, "params") == 0 && cJSON_IsObject(it)) {
+        else if ((strcmp(k, "params") == 0 || strcmp(k, "metadata") == 0) && cJSON_IsNull(it))
+            ; /* unchanged */
+        else if ((strcmp(k, "params") == 0 || strcmp(k, "metadata") == 0) && !cJSON_IsObject(it))
+            rc = err_set(err, ERR_INVALID, "%s: expected an object", k);
+        else if (strcmp(k, "params") == 0) {
             const cJSON *p;
             cJSON_ArrayForEach(p, it) {
+                /* fixed at creation (not in Qdrant's CollectionParamsDiff) */
+                if (strcmp(p->string, "shard_number") == 0 ||
+                    strcmp(p->string, "sharding_method") == 0) {
+                    rc = err_set(err, ERR_INVALID, "params: cannot update \"%s\"", p->string);
+                    break;
+                }
                 rc = params_field(cJSON_GetObjectItemCaseSensitive(cfg, "params"), p, err);
                 if (rc == ERR_NOT_FOUND)
                     rc = err_set(err, ERR_INVALID, "params: cannot update \"%s\"", p->string);
                 if (rc != ERR_OK)
                     break;
             }
-        } else if (strcmp(k, "metadata") == 0 && cJSON_IsObject(it)) {
+        } else if (strcmp(k, "metadata") == 0) {
             cJSON *md = cJSON_GetObjectItemCaseSensitive(cfg, "metadata");
             if (md == NULL)
                 md = cJSON_AddObjectToObject(cfg, "metadata");
@@ -677,6 +769,8 @@ int catalog_update(catalog_t *cat, const char *name, const cJSON *body, err_t *e
             rc = err_set(err, ERR_INVALID, "unknown field \"%s\"", k);
         }
     }
+    if (rc == ERR_OK && cfg != NULL)
+        rc = config_bounds(cfg, err);
     if (cfg == NULL)
         rc = err_set(err, ERR_NOMEM, "no memory");
     if (rc == ERR_OK) {
@@ -992,6 +1086,7 @@ static int load_aliases(catalog_t *cat, err_t *err)
     j = read_json(path, err);
     if (j == NULL)
         return err->code;
+    bool stale = false;
     cJSON_ArrayForEach(it, j) {
         if (!cJSON_IsString(it))
             continue;
@@ -999,6 +1094,7 @@ static int load_aliases(catalog_t *cat, err_t *err)
         if (h == NULL) {
             log_warn("catalog", "alias %s points to missing collection %s; dropped",
                      it->string, it->valuestring);
+            stale = true;
             continue;
         }
         if (atable_set(&t, it->string, it->valuestring) != ERR_OK) {
@@ -1010,6 +1106,10 @@ static int load_aliases(catalog_t *cat, err_t *err)
     cJSON_Delete(j);
     cat->aliases = t.a;
     cat->n_aliases = t.n;
+    /* forget them on disk too, or a new collection of that name would get
+     * them back at the next open */
+    if (stale && aliases_save(cat, t.a, t.n, err) != ERR_OK)
+        log_warn("catalog", "stale aliases not removed from disk: %s", err->msg);
     return ERR_OK;
 }
 
@@ -1025,7 +1125,7 @@ static int load_one(catalog_t *cat, const char *name, err_t *err)
     snprintf(path, sizeof(path), "%s/%s", h->dir, DROPPED_FILE);
     if (access(path, F_OK) == 0) {
         log_info("catalog", "finishing the interrupted drop of %s", name);
-        rm_tree(h->dir);
+        coll_dir_remove(h->dir);
         handle_free(h);
         return ERR_OK;
     }
@@ -1119,11 +1219,18 @@ fail:
 
 void catalog_close(catalog_t *cat)
 {
+    catalog_handle_t **ents;
+    size_t n;
+
     if (cat == NULL)
         return;
-    for (size_t i = 0; i < cat->n_ents; i++)
-        handle_free(cat->ents[i]);
-    free(cat->ents);
+    ents = cat->ents;
+    n = cat->n_ents;
+    cat->ents = NULL;
+    cat->n_ents = 0;
+    for (size_t i = 0; i < n; i++)
+        handle_free(ents[i]);
+    free(ents);
     aliases_free(cat->aliases, cat->n_aliases);
     if (cat->lock_fd >= 0)
         close(cat->lock_fd);

@@ -299,7 +299,7 @@ typedef struct rec {
 
 static void rec_put(rec_t *r, const void *d, size_t n)
 {
-    if (r->oom)
+    if (r->oom || n == 0)
         return;
     if (r->len + n > r->cap) {
         size_t cap = r->cap ? r->cap : 256;
@@ -1207,7 +1207,15 @@ static int coll_init(coll_t *c, const char *dir, const coll_opts_t *o, err_t *er
 {
     c->dir = strdup(dir);
     c->checkpoint_bytes = o->checkpoint_bytes ? o->checkpoint_bytes : DEFAULT_CHECKPOINT;
-    pthread_rwlock_init(&c->lock, NULL);
+    /* Writer-preferring: with glibc's default (reader-preferring) lock,
+     * overlapping searches keep the applier's swap waiting indefinitely,
+     * and it holds apply_mu meanwhile, so every write stalls.  No reader
+     * takes the lock recursively, which this kind would deadlock. */
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&c->lock, &ra);
+    pthread_rwlockattr_destroy(&ra);
     pthread_mutex_init(&c->apply_mu, NULL);
     pthread_cond_init(&c->apply_cv, NULL);
     pthread_mutex_init(&c->ckpt_mu, NULL);

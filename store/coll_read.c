@@ -141,19 +141,56 @@ static bool slot_matches(const coll_t *c, uint32_t s, const filter_t *f)
     return filter_match(f, &fp);
 }
 
+typedef struct idpos {
+    const ptid_t *id;
+    size_t pos;
+} idpos_t;
+
+static int idpos_cmp(const void *a, const void *b)
+{
+    const idpos_t *x = a, *y = b;
+    int c = ptid_cmp(x->id, y->id);
+    return c != 0 ? c : (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+/* keep[i]: ids[i] is the first occurrence of its id (Qdrant's retrieve
+ * returns each point once, at the first place it was asked for). */
+static bool *first_occurrences(const ptid_t *ids, size_t n)
+{
+    bool *keep = malloc(n ? n : 1);
+    idpos_t *o = malloc((n ? n : 1) * sizeof(*o));
+
+    if (keep == NULL || o == NULL) {
+        free(keep);
+        free(o);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        o[i] = (idpos_t){ &ids[i], i };
+    qsort(o, n, sizeof(*o), idpos_cmp);
+    for (size_t i = 0; i < n; i++)
+        keep[o[i].pos] = i == 0 || !ptid_eq(o[i - 1].id, o[i].id);
+    free(o);
+    return keep;
+}
+
 int coll_retrieve(coll_t *c, const ptid_t *ids, size_t n, const coll_sel_t *sel, cJSON **out,
                   err_t *err)
 {
     cJSON *arr = cJSON_CreateArray();
-    int rc = arr ? ERR_OK : err_set(err, ERR_NOMEM, "no memory");
+    bool *keep = first_occurrences(ids, n);
+    int rc = arr && keep ? ERR_OK : err_set(err, ERR_NOMEM, "no memory");
 
     pthread_rwlock_rdlock(&c->lock);
     for (size_t i = 0; i < n && rc == ERR_OK; i++) {
+        if (!keep[i])
+            continue;
         int64_t s = coll_slot_find(c, &ids[i]);
         if (s >= 0 && (c->slots[s].flags & SLOT_LIVE))
             rc = add_point(arr, c, (uint32_t)s, sel, NAN, NULL, err);
     }
     pthread_rwlock_unlock(&c->lock);
+    free(keep);
     if (rc != ERR_OK) {
         cJSON_Delete(arr);
         arr = NULL;
@@ -217,39 +254,84 @@ static int scroll_by_id(coll_t *c, const coll_scroll_req_t *req, cJSON *arr, cJS
 typedef struct ordered {
     double value;
     const cJSON *json;
+    const ptid_t *id;
     uint32_t slot;
 } ordered_t;
 
+/* Ascending (value, id): Qdrant's order; descending is its reverse. */
 static int ordered_cmp(const void *a, const void *b)
 {
     const ordered_t *x = a, *y = b;
     if (x->value != y->value)
         return x->value < y->value ? -1 : 1;
-    return x->slot < y->slot ? -1 : (x->slot > y->slot);
+    return ptid_cmp(x->id, y->id);
 }
 
-/* The numeric order value of a point at key: a number, or a datetime
- * string as seconds since the epoch. */
-static bool order_value(const cJSON *payload, const char *key, double *v, const cJSON **json)
+/* A value usable for ordering: a number, or a datetime string as seconds
+ * since the epoch. */
+static bool order_number(const cJSON *j, double *v)
 {
-    const cJSON *vals[16];
-    size_t n = filter_path_values(payload, key, vals, 16);
+    int64_t sec;
+    int32_t nsec;
 
-    for (size_t i = 0; i < n && i < 16; i++) {
-        int64_t sec;
-        int32_t nsec;
-        if (cJSON_IsNumber(vals[i])) {
-            *v = vals[i]->valuedouble;
-            *json = vals[i];
-            return true;
-        }
-        if (cJSON_IsString(vals[i]) && filter_datetime_parse(vals[i]->valuestring, &sec, &nsec)) {
-            *v = (double)sec + nsec / 1e9;
-            *json = vals[i];
-            return true;
-        }
+    if (cJSON_IsNumber(j)) {
+        *v = j->valuedouble;
+        return true;
+    }
+    if (cJSON_IsString(j) && filter_datetime_parse(j->valuestring, &sec, &nsec)) {
+        *v = (double)sec + nsec / 1e9;
+        return true;
     }
     return false;
+}
+
+/* Keep el as the point's order value if it is usable, passes start_from
+ * and beats the one found so far. */
+static void order_consider(const coll_scroll_req_t *req, const cJSON *el, bool *found, double *v,
+                           const cJSON **json)
+{
+    double x;
+
+    if (!order_number(el, &x))
+        return;
+    if (req->has_start_from && (req->order_desc ? x > req->start_from : x < req->start_from))
+        return;
+    if (!*found || (req->order_desc ? x > *v : x < *v)) {
+        *v = x;
+        *json = el;
+        *found = true;
+    }
+}
+
+/* The order value of a point as Qdrant picks it (segment order_by.rs):
+ * every value at the key counts, array elements one by one (as a payload
+ * index holds them); of those passing start_from, the smallest ascending,
+ * the largest descending.  false: the point is not listed. */
+static bool order_value(const cJSON *payload, const coll_scroll_req_t *req, double *v,
+                        const cJSON **json)
+{
+    const cJSON *local[16], **vals = local;
+    size_t n = filter_path_values(payload, req->order_by, vals, 16);
+    bool found = false;
+
+    if (n > 16) {
+        vals = malloc(n * sizeof(*vals));
+        if (vals == NULL)
+            return false;
+        n = filter_path_values(payload, req->order_by, vals, n);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const cJSON *el;
+        if (!cJSON_IsArray(vals[i])) {
+            order_consider(req, vals[i], &found, v, json);
+            continue;
+        }
+        cJSON_ArrayForEach(el, vals[i])
+            order_consider(req, el, &found, v, json);
+    }
+    if (vals != local)
+        free(vals);
+    return found;
 }
 
 static int scroll_ordered(coll_t *c, const coll_scroll_req_t *req, cJSON *arr, err_t *err)
@@ -263,11 +345,9 @@ static int scroll_ordered(coll_t *c, const coll_scroll_req_t *req, cJSON *arr, e
     for (uint32_t s = 0; s < c->n_slots; s++) {
         double v;
         const cJSON *j;
-        if (!slot_matches(c, s, req->filter) || !order_value(c->slots[s].payload, req->order_by, &v, &j))
+        if (!slot_matches(c, s, req->filter) || !order_value(c->slots[s].payload, req, &v, &j))
             continue;
-        if (req->has_start_from && (req->order_desc ? v > req->start_from : v < req->start_from))
-            continue;
-        o[n++] = (ordered_t){ v, j, s };
+        o[n++] = (ordered_t){ v, j, &c->slots[s].id, s };
     }
     qsort(o, n, sizeof(*o), ordered_cmp);
     for (size_t i = 0; i < n && got < req->limit && rc == ERR_OK; i++, got++) {

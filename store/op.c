@@ -19,6 +19,7 @@ typedef struct wbuf {
     uint8_t *p;
     size_t len, cap;
     bool oom;
+    bool too_large;     /* a length or count does not fit its prefix */
 } wbuf_t;
 
 static void wb_put(wbuf_t *b, const void *data, size_t n)
@@ -49,6 +50,8 @@ static void wb_u64(wbuf_t *b, uint64_t v) { wb_put(b, &v, 8); }
 static void wb_str16(wbuf_t *b, const char *s)
 {
     size_t n = strlen(s);
+    if (n > UINT16_MAX)
+        b->too_large = true;
     wb_u16(b, (uint16_t)n);
     wb_put(b, s, n);
 }
@@ -56,6 +59,8 @@ static void wb_str16(wbuf_t *b, const char *s)
 static void wb_str32(wbuf_t *b, const char *s)
 {
     size_t n = strlen(s);
+    if (n > UINT32_MAX)
+        b->too_large = true;
     wb_u32(b, (uint32_t)n);
     wb_put(b, s, n);
 }
@@ -72,6 +77,8 @@ static void encode_point(wbuf_t *b, const op_point_t *p)
         wb_u64(b, p->pv);
     if (p->payload)
         wb_str32(b, p->payload);
+    if (p->n_vecs > UINT16_MAX)
+        b->too_large = true;
     wb_u16(b, (uint16_t)p->n_vecs);
     for (uint32_t i = 0; i < p->n_vecs; i++) {
         wb_str16(b, p->vecs[i].name);
@@ -104,9 +111,16 @@ int op_encode(const op_t *op, uint8_t **buf, size_t *len, err_t *err)
     wb_u32(&b, op->n_names);
     for (uint32_t i = 0; i < op->n_names; i++)
         wb_str16(&b, op->names[i]);
+    if (op->n_points > UINT32_MAX)
+        b.too_large = true;
     wb_u32(&b, (uint32_t)op->n_points);
-    for (size_t i = 0; i < op->n_points; i++)
+    for (size_t i = 0; i < op->n_points && !b.too_large; i++)
         encode_point(&b, &op->points[i]);
+    if (b.too_large) {
+        free(b.p);
+        return err_set(err, ERR_TOO_LARGE, "%s: a name, key or text is too long to log",
+                       op_type_name(op->type));
+    }
     if (b.oom) {
         free(b.p);
         return err_set(err, ERR_NOMEM, "no memory to encode %s", op_type_name(op->type));
@@ -157,6 +171,10 @@ static char *rb_str(rbuf_t *r, size_t n)
 
     if (p == NULL)
         return NULL;
+    if (memchr(p, '\0', n) != NULL) { /* the encoder writes C strings */
+        r->bad = true;
+        return NULL;
+    }
     s = malloc(n + 1);
     if (s == NULL) {
         r->bad = true;
@@ -193,11 +211,15 @@ static void decode_point(rbuf_t *r, op_point_t *p)
     uint8_t flags;
     uint16_t nv;
 
-    if (key == NULL || ptid_decode(key, klen, &p->id) != klen) {
+    if (key == NULL || klen == 0 || ptid_decode(key, klen, &p->id) != klen) {
         r->bad = true;
         return;
     }
     flags = rb_uint8_t(r);
+    if (flags & ~(PF_PV | PF_PAYLOAD)) {
+        r->bad = true;
+        return;
+    }
     if (flags & PF_PV) {
         p->has_pv = true;
         p->pv = rb_uint64_t(r);
@@ -224,7 +246,8 @@ static void decode_head(rbuf_t *r, op_t *op)
     op->type = rb_uint8_t(r);
     op->mode = rb_uint8_t(r);
     flags = rb_uint8_t(r);
-    if (version != 1 || op->type == 0 || op->type >= OP_TYPE_MAX || op->mode > OP_MODE_UPDATE_ONLY) {
+    if (version != 1 || op->type == 0 || op->type >= OP_TYPE_MAX || op->mode > OP_MODE_UPDATE_ONLY ||
+        (flags & ~(F_SOURCE | F_FILTER | F_PAYLOAD | F_KEY))) {
         r->bad = true;
         return;
     }
@@ -262,7 +285,11 @@ int op_decode(const uint8_t *buf, size_t len, op_t *op, err_t *err)
     if (!r.bad && n > r.left / 11)
         r.bad = true;
     if (!r.bad && n > 0) {
-        op->points = calloc(n, sizeof(op_point_t));
+        /* capacity rounded up to a power of two, as op_point_add assumes */
+        size_t cap = 1;
+        while (cap < n)
+            cap *= 2;
+        op->points = calloc(cap, sizeof(op_point_t));
         r.bad = op->points == NULL;
         for (uint32_t i = 0; i < n && !r.bad; i++, op->n_points++)
             decode_point(&r, &op->points[i]);

@@ -268,7 +268,8 @@ static int list_segments(const char *dir, uint64_t **out, size_t *n, err_t *err)
         (*out)[(*n)++] = first;
     }
     closedir(d);
-    qsort(*out, *n, sizeof(uint64_t), cmp_u64);
+    if (*n > 1)  /* *out is NULL for an empty directory: qsort's args must not be */
+        qsort(*out, *n, sizeof(uint64_t), cmp_u64);
     return ERR_OK;
 }
 
@@ -413,17 +414,48 @@ static int open_active(wal_t *w, err_t *err)
 {
     char path[4096];
     wal_seg_t *last = w->nsegs ? &w->segs[w->nsegs - 1] : NULL;
+    int fd;
 
     w->next_seq = last ? last->last_seq + 1 : 1;
-    if (w->next_seq < w->opts.next_seq_min)
+    if (w->next_seq < w->opts.next_seq_min) {
         w->next_seq = w->opts.next_seq_min;
+        /* The store is past the end of the WAL (it applied records this
+         * WAL lost, or everything was truncated).  A segment starting at
+         * next_seq_min would not follow the old ones and the next open
+         * would remove it; the old records are all applied, so drop them. */
+        if (last != NULL) {
+            log_warn("wal", "%s: next_seq_min %" PRIu64 " is past the last record %" PRIu64
+                     "; removing the older segments", w->dir, w->next_seq, last->last_seq);
+            for (size_t i = 0; i < w->nsegs; i++)
+                seg_remove(w, w->segs[i].first_seq);
+            w->nsegs = 0;
+            last = NULL;
+            int rc = fsync_dir(w->dir, err);
+            if (rc != ERR_OK)
+                return rc;
+        }
+    }
     w->synced_seq = w->next_seq - 1;
-    if (last && last->last_seq + 1 == w->next_seq && last->size < w->opts.segment_bytes) {
+    if (last) {
         seg_path(w, last->first_seq, path, sizeof(path));
-        w->fd = open(path, O_WRONLY | O_CLOEXEC);
-        if (w->fd < 0)
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
             return err_errno(err, errno, "open %s", path);
-        return ERR_OK;
+        /* A process that died without wal_close may have left records in
+         * the page cache only: make them durable before synced_seq says so
+         * and before a later segment can exist without them. */
+        if (do_fsync(w, fd) != 0) {
+            int e = errno;
+            close(fd);
+            return err_errno(err, e, "sync %s", path);
+        }
+        /* An empty segment is reused even if segment_bytes is tiny: creating
+         * it again would list the same file twice. */
+        if (last->size < w->opts.segment_bytes || last->last_seq < last->first_seq) {
+            w->fd = fd;
+            return ERR_OK;
+        }
+        close(fd);
     }
     return seg_create(w, err);
 }
@@ -515,6 +547,15 @@ static int roll_over(wal_t *w, err_t *err)
 {
     while (w->syncing)
         pthread_cond_wait(&w->cv, &w->mu);
+    /* The wait dropped the mutex.  If the leader's fdatasync failed, its
+     * dirty pages may be gone and a second fdatasync would succeed without
+     * them: do not sync again and call everything durable. */
+    if (w->broken)
+        return err_set(err, ERR_IO, "WAL %s is broken: %s", w->dir, w->broken_msg);
+    /* Another caller may have rolled over meanwhile; an empty segment has
+     * nothing to close (and creating it again would list it twice). */
+    if (w->segs[w->nsegs - 1].last_seq < w->segs[w->nsegs - 1].first_seq)
+        return ERR_OK;
     if (do_fsync(w, w->fd) != 0) {
         int e = errno;
         mark_broken(w, "fdatasync failed at segment rollover");
@@ -574,11 +615,12 @@ int wal_append(wal_t *w, const struct iovec *iov, int iovcnt, uint64_t *seq, err
 
     if (iovcnt < 0 || iovcnt > 8)
         return err_set(err, ERR_INVALID, "WAL append takes at most 8 pieces");
-    for (int i = 0; i < iovcnt; i++)
+    for (int i = 0; i < iovcnt; i++) {
+        /* compared piece by piece so that the sum cannot wrap around */
+        if (iov[i].iov_len > WAL_RECORD_MAX - len)
+            return err_set(err, ERR_TOO_LARGE, "WAL record exceeds %u bytes", WAL_RECORD_MAX);
         len += iov[i].iov_len;
-    if (len > WAL_RECORD_MAX)
-        return err_set(err, ERR_TOO_LARGE, "WAL record of %zu bytes exceeds %u", len,
-                       WAL_RECORD_MAX);
+    }
     pthread_mutex_lock(&w->mu);
     if (w->broken) {
         rc = err_set(err, ERR_IO, "WAL %s is broken: %s", w->dir, w->broken_msg);
@@ -599,7 +641,8 @@ int wal_append(wal_t *w, const struct iovec *iov, int iovcnt, uint64_t *seq, err
     put_u32(hdr + 4, crc32c_extend(crc, hdr, 4));
     v[0].iov_base = hdr;
     v[0].iov_len = sizeof(hdr);
-    memcpy(v + 1, iov, (size_t)iovcnt * sizeof(*iov));
+    if (iovcnt > 0)  /* an empty record may come with iov == NULL */
+        memcpy(v + 1, iov, (size_t)iovcnt * sizeof(*iov));
     rc = write_all(w, v, iovcnt + 1, s->size, sizeof(hdr) + len, err);
     if (rc != ERR_OK)
         goto out;
@@ -650,7 +693,11 @@ int wal_sync(wal_t *w, uint64_t seq, err_t *err)
     if (w->opts.sync_mode != WAL_SYNC_ALWAYS)
         return ERR_OK;
     pthread_mutex_lock(&w->mu);
-    rc = sync_locked(w, seq, err);
+    if (seq >= w->next_seq)  /* never appended: no sync could cover it */
+        rc = err_set(err, ERR_INVALID, "WAL sync of seq %" PRIu64 " past the last record %" PRIu64,
+                     seq, w->next_seq - 1);
+    else
+        rc = sync_locked(w, seq, err);
     pthread_mutex_unlock(&w->mu);
     return rc;
 }

@@ -611,7 +611,7 @@ static void test_wal_on_disk_format(void **state)
     const size_t lens[] = { 0, 5, 300, 1 };
     size_t flen;
 
-    model_init(&m, 10);
+    model_init(&m, 1010);
     wal_t *w = open_ok(dir, NULL);
     for (size_t i = 0; i < 4; i++)
         assert_int_equal(append_ok(w, &m, lens[i], NULL), i + 1);
@@ -699,7 +699,8 @@ static void test_wal_open_errors(void **state)
     (void)state;
     char *dir = tu_tmpdir("wal");
     char path[PATH_MAX];
-    wal_t *w = (wal_t *)&w;
+    static int not_a_wal;
+    wal_t *w = (wal_t *)&not_a_wal; /* must be reset to NULL on failure */
     err_t err = { 0 };
 
     snprintf(path, sizeof(path), "%s/file", dir);
@@ -708,7 +709,7 @@ static void test_wal_open_errors(void **state)
     assert_null(w);
     assert_true(err.msg[0] != '\0');
     snprintf(path, sizeof(path), "%s/no/such/parent", dir);
-    w = (wal_t *)&w;
+    w = (wal_t *)&not_a_wal;
     assert_int_not_equal(wal_open(path, NULL, &w, &err), ERR_OK);
     assert_null(w);
     tu_rmrf(dir);
@@ -1652,12 +1653,15 @@ static void test_wal_fsync_failure(void **state)
     /* an fdatasync failing at rollover breaks the WAL too */
     o.segment_bytes = 1024;
     w = open_ok(dir, &o);
-    while (stats(w).segments == 1 && stats(w).bytes < 1024)
+    while (stats(w).bytes < 1024)
         append_ok(w, &m, 200, NULL);
+    assert_int_equal(stats(w).segments, 1);
     uint64_t last = stats(w).last_seq;
     atomic_store(&g_fsync_fail, 1);
     assert_int_equal(append_payload(w, 10, 1, NULL, &seq, &err), ERR_IO);
+    assert_int_equal(stats(w).segments, 1);
     atomic_store(&g_fsync_fail, 0);
+    assert_int_not_equal(wal_sync(w, last, &err), ERR_OK);
     assert_int_equal(append_payload(w, 10, 1, NULL, &seq, &err), ERR_IO);
     wal_close(w);
     w = open_ok(dir, &o);
@@ -2024,7 +2028,8 @@ static void test_wal_reopen_syncs_previous_segment(void **state)
         uint64_t seq;
         if (wal_open(dir, &o, &cw, NULL) != ERR_OK)
             _exit(2);
-        for (int i = 0; i < 12; i++)
+        /* 10 x 216 bytes pass 2048: full, but not rolled over yet */
+        for (int i = 0; i < 10; i++)
             if (append_payload(cw, 200, (uint64_t)i + 1, NULL, &seq, NULL) != ERR_OK)
                 _exit(3);
         _exit(0); /* no wal_close */
@@ -2035,6 +2040,8 @@ static void test_wal_reopen_syncs_previous_segment(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
     seg_file(dir, 1, path, sizeof(path));
     assert_true(file_size(path) >= 2048);
+    uint64_t segs[8];
+    assert_int_equal(list_segs(dir, segs, 8), 1);
 
     o.fsync_fn = fsync_hook;
     atomic_store(&g_fsync_record, 1);
@@ -2046,6 +2053,8 @@ static void test_wal_reopen_syncs_previous_segment(void **state)
     for (int i = 0; i < g_nsynced; i++)
         synced |= strcmp(g_synced_paths[i], real) == 0;
     pthread_mutex_unlock(&g_gate_mu);
+    for (int i = 0; !synced && i < g_nsynced; i++)
+        print_message("synced: %s\n", g_synced_paths[i]);
     if (!synced)
         fail_msg("open started a new segment without syncing %s", real);
     assert_int_equal(stats(w).segments, 2);
