@@ -20,6 +20,7 @@ TEST_SRC = $(sort $(wildcard tests/test_*.c))
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps run test unit e2e asan ubsan bench clean
+.SECONDARY:
 
 all: $(BIN)/veclog
 
