@@ -177,10 +177,23 @@ static int h_aliases_of(api_ctx_t *x, cJSON **result, err_t *err)
 static int h_telemetry(api_ctx_t *x, cJSON **result, err_t *err)
 {
     (void)err;
-    cJSON *o = cJSON_CreateObject(), *app = cJSON_AddObjectToObject(o, "app");
+    cJSON *o = cJSON_CreateObject();
+    double up = now_s() - x->a->started;
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    time_t start = (time_t)((double)wall.tv_sec + wall.tv_nsec / 1e9 - up + 0.5);
+    char id[64], startup[32];
+    struct tm tm;
+
+    /* TelemetryData requires "id", AppBuildTelemetry "startup" (date-time) */
+    snprintf(id, sizeof(id), "veclog-%lld", (long long)start);
+    strftime(startup, sizeof(startup), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&start, &tm));
+    cJSON_AddStringToObject(o, "id", id);
+    cJSON *app = cJSON_AddObjectToObject(o, "app");
     cJSON_AddStringToObject(app, "name", "veclog");
     cJSON_AddStringToObject(app, "version", x->a->version);
-    cJSON_AddNumberToObject(app, "uptime_seconds", now_s() - x->a->started);
+    cJSON_AddStringToObject(app, "startup", startup);
+    cJSON_AddNumberToObject(app, "uptime_seconds", up);
     cJSON *list = catalog_list_json(x->a->cat);
     cJSON *colls = cJSON_AddObjectToObject(o, "collections");
     cJSON_AddNumberToObject(colls, "number_of_collections",
@@ -423,7 +436,17 @@ void api_handle(api_t *a, const api_req_t *req, api_resp_t *resp)
         return;
     }
     if (req->body != NULL && req->body_len > 0) {
-        x.body = cJSON_ParseWithLength(req->body, req->body_len);
+        /* the whole body must be one JSON value: cJSON stops after the
+         * first one and would ignore trailing text ("{} x", "{}{}") */
+        const char *end = NULL;
+        x.body = cJSON_ParseWithLengthOpts(req->body, req->body_len, &end, false);
+        while (x.body != NULL && end < req->body + req->body_len &&
+               (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
+            end++;
+        if (x.body != NULL && end != req->body + req->body_len) {
+            cJSON_Delete(x.body);
+            x.body = NULL;
+        }
         if (x.body == NULL) {
             respond_error(resp, ERR_INVALID, "Json deserialize error: request body is not valid JSON", t0);
             return;

@@ -31,15 +31,53 @@ static cJSON *update_result(uint64_t seq, bool wait)
     return o;
 }
 
-/* 404 unless every id of op exists (payload and vector updates). */
-static int ids_exist(coll_t *c, const op_t *op, err_t *err)
+/* Ops that name existing points by id: payload and vector updates.
+ * update_vectors always does (its filter is an update_filter: Qdrant
+ * drops the existing points that do not match it, and a missing id is
+ * still "No point with id ... found"). */
+static bool needs_ids(const op_t *op)
+{
+    return op->type == OP_UPDATE_VECTORS ||
+           (op->filter == NULL && op->type != OP_UPSERT && op->type != OP_DELETE);
+}
+
+/* Does id exist when ops[k] runs?  The latest earlier op of the batch
+ * that names it by id decides (an upsert creates it, a delete removes
+ * it); otherwise the collection's current state. */
+static int id_exists(coll_t *c, const op_t *ops, size_t k, const ptid_t *id, bool *found,
+                     err_t *err)
 {
     coll_sel_t sel = { 0 };
+    cJSON *arr = NULL;
+
+    for (size_t j = k; j-- > 0;) {
+        const op_t *o = &ops[j];
+        bool creates = o->type == OP_UPSERT && o->mode != OP_MODE_UPDATE_ONLY;
+        if (!creates && !(o->type == OP_DELETE && o->filter == NULL))
+            continue;
+        for (size_t i = 0; i < o->n_points; i++) {
+            if (ptid_eq(&o->points[i].id, id)) {
+                *found = creates;
+                return ERR_OK;
+            }
+        }
+    }
+    int rc = coll_retrieve(c, id, 1, &sel, &arr, err);
+    *found = cJSON_GetArraySize(arr) == 1;
+    cJSON_Delete(arr);
+    return rc;
+}
+
+/* 404 unless every id of ops[k] exists when it runs (after ops[0..k)). */
+static int ids_exist(coll_t *c, const op_t *ops, size_t k, err_t *err)
+{
+    const op_t *op = &ops[k];
+
+    if (!needs_ids(op))
+        return ERR_OK;
     for (size_t i = 0; i < op->n_points; i++) {
-        cJSON *arr = NULL;
-        int rc = coll_retrieve(c, &op->points[i].id, 1, &sel, &arr, err);
-        bool found = cJSON_GetArraySize(arr) == 1;
-        cJSON_Delete(arr);
+        bool found;
+        int rc = id_exists(c, ops, k, &op->points[i].id, &found, err);
         if (rc != ERR_OK)
             return rc;
         if (!found) {
@@ -55,10 +93,8 @@ static int ids_exist(coll_t *c, const op_t *op, err_t *err)
 static int run_op(api_ctx_t *x, coll_t *c, op_t *op, cJSON **result, err_t *err)
 {
     coll_write_result_t res;
-    int rc = ERR_OK;
+    int rc = ids_exist(c, op, 0, err);
 
-    if (op->filter == NULL && op->type != OP_UPSERT && op->type != OP_DELETE)
-        rc = ids_exist(c, op, err);
     if (rc == ERR_OK)
         rc = coll_write(c, op, &res, err);
     if (rc != ERR_OK)
@@ -146,6 +182,11 @@ int api_points_batch(api_ctx_t *x, cJSON **result, err_t *err)
             break;
         }
     }
+    /* ids that must exist are checked up front too, so a 404 rejects the
+     * whole batch (run_op checks again against the state it runs on) */
+    for (size_t i = 0; i < n && rc == ERR_OK; i++)
+        if ((rc = ids_exist(catalog_handle_coll(h), parsed, i, err)) != ERR_OK)
+            err_wrap(err, "operations[%zu].%s", i, op_type_name(parsed[i].type));
     cJSON *arr = cJSON_CreateArray();
     for (size_t i = 0; i < n && rc == ERR_OK; i++) {
         cJSON *one = NULL;
@@ -228,8 +269,10 @@ int api_points_get(api_ctx_t *x, cJSON **result, err_t *err)
     if (rc != ERR_OK)
         return rc;
     if (cJSON_GetArraySize(arr) != 1) {
+        char ids[PTID_STR_MAX];
+        ptid_format(&id, ids, sizeof(ids));
         cJSON_Delete(arr);
-        return err_set(err, ERR_NOT_FOUND, "No point with id %s found", x->args[1]);
+        return err_set(err, ERR_NOT_FOUND, "No point with id %s found", ids);
     }
     *result = cJSON_DetachItemFromArray(arr, 0);
     cJSON_Delete(arr);
@@ -299,7 +342,8 @@ int api_points_scroll(api_ctx_t *x, cJSON **result, err_t *err)
         rc = api_uint_field(body, "limit", 10, 1, &req.limit, err);
     const cJSON *off = cJSON_GetObjectItemCaseSensitive(body, "offset");
     if (rc == ERR_OK && off != NULL && !cJSON_IsNull(off)) {
-        rc = ptid_from_json(off, &req.offset, err);
+        if ((rc = ptid_from_json(off, &req.offset, err)) != ERR_OK)
+            err_wrap(err, "offset");
         req.has_offset = true;
     }
     if (rc == ERR_OK)
@@ -335,6 +379,9 @@ int api_points_count(api_ctx_t *x, cJSON **result, err_t *err)
     size_t n = 0;
     int rc = api_fields_check(body, fields, "", err);
 
+    const cJSON *exact = cJSON_GetObjectItemCaseSensitive(body, "exact");
+    if (rc == ERR_OK && exact != NULL && !cJSON_IsBool(exact) && !cJSON_IsNull(exact))
+        rc = err_set(err, ERR_INVALID, "exact: expected a boolean");
     if (rc == ERR_OK)
         rc = filter_field(body, &f, err);
     if (rc == ERR_OK && (rc = with_coll(x, &h, err)) == ERR_OK) {
@@ -412,7 +459,7 @@ static int params_parse(const cJSON *p, err_t *err)
 static int common_parse(const cJSON *b, qspec_t *q, size_t dflt_limit, err_t *err)
 {
     const cJSON *th = cJSON_GetObjectItemCaseSensitive(b, "score_threshold");
-    int rc = api_uint_field(b, "limit", dflt_limit, 0, &q->limit, err);
+    int rc = api_uint_field(b, "limit", dflt_limit, 1, &q->limit, err);
 
     if (rc == ERR_OK)
         rc = api_uint_field(b, "offset", 0, 0, &q->offset, err);
@@ -472,7 +519,10 @@ static int query_input(const cJSON *in, qspec_t *q, err_t *err)
         return floats_parse(in, q, "query", err);
     if (cJSON_IsNumber(in) || cJSON_IsString(in)) {
         q->by_id = true;
-        return ptid_from_json(in, &q->id, err);
+        int rc = ptid_from_json(in, &q->id, err);
+        if (rc != ERR_OK)
+            err_wrap(err, "query");
+        return rc;
     }
     if (!cJSON_IsObject(in))
         return err_set(err, ERR_INVALID, "query: expected a vector, a point id or a query object");
@@ -481,6 +531,12 @@ static int query_input(const cJSON *in, qspec_t *q, err_t *err)
         const cJSON *mmr = cJSON_GetObjectItemCaseSensitive(in, "mmr");
         if (mmr != NULL && !cJSON_IsNull(mmr))
             return err_set(err, ERR_UNSUPPORTED, "query.mmr: MMR reranking is not supported");
+        if (cJSON_HasObjectItem(nearest, "indices"))
+            return err_set(err, ERR_UNSUPPORTED, "query.nearest: sparse vectors are not supported");
+        if (cJSON_HasObjectItem(nearest, "text") || cJSON_HasObjectItem(nearest, "image") ||
+            cJSON_HasObjectItem(nearest, "object"))
+            return err_set(err, ERR_UNSUPPORTED,
+                           "query.nearest: inference objects are not supported yet");
         if (cJSON_IsObject(nearest))
             return err_set(err, ERR_UNSUPPORTED,
                            "query.nearest: only dense vectors and point ids are supported");
@@ -551,8 +607,16 @@ static int qspec_run(coll_t *c, qspec_t *q, cJSON **out, err_t *err)
         if (rc != ERR_OK)
             return rc;
     }
+    /* never more hits than points: coll_search allocates limit entries up
+     * front, and limit and offset may each be up to 1e12 (the slack covers
+     * points inserted meanwhile) */
+    coll_info_t info;
+    size_t want = q->limit + q->offset + (q->by_id ? 1 : 0);
+    coll_info_get(c, &info);
+    if (want > info.points + 1024)
+        want = (size_t)info.points + 1024;
     coll_search_req_t req = { .using = q->using, .vector = q->vec, .dim = q->dim,
-                              .filter = q->filter, .limit = q->limit + q->offset + (q->by_id ? 1 : 0),
+                              .filter = q->filter, .limit = want,
                               .has_threshold = q->has_threshold, .score_threshold = q->threshold,
                               .sel = &q->sel };
     int rc = coll_search(c, &req, out, err);

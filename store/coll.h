@@ -163,11 +163,20 @@ typedef struct coll_search_req {
     bool has_threshold;
     float score_threshold;
     const coll_sel_t *sel;
+    /* When set, score only these points (rescoring prefetch candidates);
+     * ids that do not exist or lack the vector are skipped. */
+    const ptid_t *only_ids;
+    size_t n_only_ids;
 } coll_search_req_t;
 
 /* Exact k-NN.  *out: JSON array of ScoredPoint (id, version, score,
  * payload, vector), best first. */
 int coll_search(coll_t *c, const coll_search_req_t *req, cJSON **out, err_t *err);
+
+/* ScoredPoints for the given ids and scores, in the given order (fusion
+ * results); ids that no longer exist are skipped.  *out: JSON array. */
+int coll_points_scored(coll_t *c, const ptid_t *ids, const float *scores, size_t n,
+                       const coll_sel_t *sel, cJSON **out, err_t *err);
 
 /* The stored vector of a point (for recommend / query by id): copies up to
  * cap floats into buf, returns the dimension in *dim.  ERR_NOT_FOUND if the

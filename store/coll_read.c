@@ -452,20 +452,59 @@ static int hit_cmp(const void *a, const void *b)
     return hit_before(tl_sort_topk, a, b) ? -1 : (hit_before(tl_sort_topk, b, a) ? 1 : 0);
 }
 
-static int search_scan(coll_t *c, const coll_search_req_t *req, int k, const float *q, topk_t *t)
+static void search_one(coll_t *c, const coll_search_req_t *req, int k, const float *q, topk_t *t,
+                       uint32_t s)
 {
     uint32_t dim = c->defs[k].dim;
     enum dist_metric m = (enum dist_metric)c->defs[k].metric;
 
-    for (uint32_t s = 0; s < c->n_slots; s++) {
-        if (!c->vs[k].present[s] || !slot_matches(c, s, req->filter))
-            continue;
-        float score = dist_score(m, q, c->vs[k].data + (size_t)s * dim, dim);
-        if (req->has_threshold && dist_better(m, req->score_threshold, score))
-            continue;
-        topk_push(t, score, s);
+    if (!c->vs[k].present[s] || !slot_matches(c, s, req->filter))
+        return;
+    float score = dist_score(m, q, c->vs[k].data + (size_t)s * dim, dim);
+    if (req->has_threshold && dist_better(m, req->score_threshold, score))
+        return;
+    topk_push(t, score, s);
+}
+
+static void search_scan(coll_t *c, const coll_search_req_t *req, int k, const float *q, topk_t *t)
+{
+    if (req->only_ids == NULL) {
+        for (uint32_t s = 0; s < c->n_slots; s++)
+            search_one(c, req, k, q, t, s);
+        return;
     }
-    return ERR_OK;
+    /* candidates may repeat (several prefetches): score each slot once */
+    uint8_t *seen = calloc(c->n_slots ? c->n_slots : 1, 1);
+    for (size_t i = 0; i < req->n_only_ids; i++) {
+        int64_t s = coll_slot_find(c, &req->only_ids[i]);
+        if (s < 0 || (seen && seen[s]))
+            continue;
+        if (seen)
+            seen[s] = 1;
+        search_one(c, req, k, q, t, (uint32_t)s);
+    }
+    free(seen);
+}
+
+int coll_points_scored(coll_t *c, const ptid_t *ids, const float *scores, size_t n,
+                       const coll_sel_t *sel, cJSON **out, err_t *err)
+{
+    cJSON *arr = cJSON_CreateArray();
+    int rc = arr ? ERR_OK : err_set(err, ERR_NOMEM, "no memory");
+
+    pthread_rwlock_rdlock(&c->lock);
+    for (size_t i = 0; i < n && rc == ERR_OK; i++) {
+        int64_t s = coll_slot_find(c, &ids[i]);
+        if (s >= 0 && (c->slots[s].flags & SLOT_LIVE))
+            rc = add_point(arr, c, (uint32_t)s, sel, scores[i], NULL, err);
+    }
+    pthread_rwlock_unlock(&c->lock);
+    if (rc != ERR_OK) {
+        cJSON_Delete(arr);
+        arr = NULL;
+    }
+    *out = arr;
+    return rc;
 }
 
 int coll_search(coll_t *c, const coll_search_req_t *req, cJSON **out, err_t *err)

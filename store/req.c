@@ -393,7 +393,12 @@ int req_update_vectors_parse(const cJSON *body, op_t *op, err_t *err)
     rc = filter_text(cJSON_GetObjectItemCaseSensitive(body, "update_filter"), op, "update_filter", err);
     cJSON_ArrayForEach(pt, pts) {
         snprintf(w, sizeof(w), "points[%d]", i++);
-        if (rc != ERR_OK || (rc = check_fields(pt, pfields, w, err)) != ERR_OK)
+        if (rc != ERR_OK)
+            return rc;
+        /* check_fields walks members by name: an array would crash it */
+        if (!cJSON_IsObject(pt))
+            return err_set(err, ERR_INVALID, "%s: expected {\"id\", \"vector\"}", w);
+        if ((rc = check_fields(pt, pfields, w, err)) != ERR_OK)
             return rc;
         op_point_t *p = op_point_add(op);
         if (p == NULL)
