@@ -1,7 +1,7 @@
 /*
  * api.c - routing, the Qdrant response envelope, authentication, and the
- * service, collection and alias endpoints.  Point endpoints are in
- * api_points.c.
+ * service, collection, alias and payload index endpoints.  Point endpoints
+ * are in api_points.c.
  *
  * Error statuses follow Qdrant: 400 bad input ("Wrong input: ..."), 404
  * missing collection/point ("Not found: ..."), 409 existing name, 403 bad
@@ -174,6 +174,52 @@ static int h_aliases_of(api_ctx_t *x, cJSON **result, err_t *err)
     return ERR_OK;
 }
 
+/* ---- payload indexes ---------------------------------------------------- */
+
+/* UpdateResult of an index operation.  The definition is persisted in the
+ * collection's config, not logged in its WAL, so it has no sequence number
+ * of its own: operation_id is the collection's last applied operation (the
+ * one the definition follows).  The status follows ?wait like point
+ * updates, though the operation is always complete on return. */
+static cJSON *index_result(catalog_handle_t *h, bool wait)
+{
+    coll_info_t info;
+    cJSON *o = cJSON_CreateObject();
+
+    coll_info_get(catalog_handle_coll(h), &info);
+    cJSON_AddNumberToObject(o, "operation_id", (double)info.applied_seq);
+    cJSON_AddStringToObject(o, "status", wait ? "completed" : "acknowledged");
+    return o;
+}
+
+static int h_index_create(api_ctx_t *x, cJSON **result, err_t *err)
+{
+    catalog_handle_t *h;
+    int rc = catalog_acquire(x->a->cat, x->args[0], &h, err);
+
+    if (rc != ERR_OK)
+        return rc;
+    rc = catalog_index_create(x->a->cat, h, x->body, err);
+    if (rc == ERR_OK)
+        *result = index_result(h, x->wait);
+    catalog_release(h);
+    return rc;
+}
+
+static int h_index_delete(api_ctx_t *x, cJSON **result, err_t *err)
+{
+    catalog_handle_t *h;
+    int rc = catalog_acquire(x->a->cat, x->args[0], &h, err);
+
+    if (rc != ERR_OK)
+        return rc;
+    rc = catalog_index_delete(x->a->cat, h, x->args[1], err);
+    if (rc == ERR_OK)
+        *result = index_result(h, x->wait);
+    catalog_release(h);
+    return rc;
+}
+
 static int h_telemetry(api_ctx_t *x, cJSON **result, err_t *err)
 {
     (void)err;
@@ -241,8 +287,10 @@ static const route_t routes[] = {
     { API_POST, C "/points/search/batch", api_points_search_batch, R_BODY | R_READ },
     { API_POST, C "/points/query", api_points_query, R_READ },
     { API_POST, C "/points/query/batch", api_points_query_batch, R_BODY | R_READ },
+    { API_PUT, C "/index", h_index_create, R_BODY },
+    { API_DELETE, C "/index/{field_name}", h_index_delete, 0 },
     /* Qdrant API that veclog does not implement: 501 naming the path */
-    { API_OTHER, C "/points/query/groups", h_unimplemented, R_READ },
+    { API_POST, C "/points/query/groups", api_points_query_groups, R_BODY | R_READ },
     { API_OTHER, C "/points/search/groups", h_unimplemented, R_READ },
     { API_OTHER, C "/points/search/matrix/pairs", h_unimplemented, R_READ },
     { API_OTHER, C "/points/search/matrix/offsets", h_unimplemented, R_READ },
@@ -252,8 +300,6 @@ static const route_t routes[] = {
     { API_OTHER, C "/points/discover", h_unimplemented, R_READ },
     { API_OTHER, C "/points/discover/batch", h_unimplemented, R_READ },
     { API_OTHER, C "/facet", h_unimplemented, R_READ },
-    { API_OTHER, C "/index", h_unimplemented, 0 },
-    { API_OTHER, C "/index/{field_name}", h_unimplemented, 0 },
     { API_OTHER, C "/vectors/{vector_name}", h_unimplemented, 0 },
     { API_OTHER, C "/shards", h_unimplemented, 0 },
     { API_OTHER, C "/shards/delete", h_unimplemented, 0 },

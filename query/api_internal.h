@@ -55,6 +55,13 @@ int api_points_search(api_ctx_t *x, cJSON **result, err_t *err);
 int api_points_search_batch(api_ctx_t *x, cJSON **result, err_t *err);
 int api_points_query(api_ctx_t *x, cJSON **result, err_t *err);
 int api_points_query_batch(api_ctx_t *x, cJSON **result, err_t *err);
+int api_points_query_groups(api_ctx_t *x, cJSON **result, err_t *err);
+
+/* Take a reference on the collection named by the path (alias-aware). */
+int api_coll_acquire(api_ctx_t *x, catalog_handle_t **h, err_t *err);
+
+/* Compile body's optional "filter" (NULL when absent). */
+int api_filter_field(const cJSON *body, filter_t **f, err_t *err);
 
 /* Check obj's keys against a NULL-terminated list (ERR_INVALID naming the
  * unknown one). */

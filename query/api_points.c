@@ -1,6 +1,6 @@
 /*
  * api_points.c - point endpoints: upsert, retrieve, delete, payload and
- * vector updates, batch, scroll, count, search and query.
+ * vector updates, batch, scroll and count (search and query: api_query.c).
  *
  * Writes are parsed (store/req.c) and validated completely before they
  * reach the WAL, so an acknowledged write never fails later.  Operations
@@ -18,7 +18,7 @@
 
 typedef int (*parse_fn)(const cJSON *body, op_t *op, err_t *err);
 
-static int with_coll(api_ctx_t *x, catalog_handle_t **h, err_t *err)
+int api_coll_acquire(api_ctx_t *x, catalog_handle_t **h, err_t *err)
 {
     return catalog_acquire(x->a->cat, x->args[0], h, err);
 }
@@ -108,7 +108,7 @@ static int write_with(api_ctx_t *x, parse_fn parse, cJSON **result, err_t *err)
 {
     catalog_handle_t *h;
     op_t op = { 0 };
-    int rc = with_coll(x, &h, err);
+    int rc = api_coll_acquire(x, &h, err);
 
     if (rc != ERR_OK)
         return rc;
@@ -157,7 +157,7 @@ int api_points_batch(api_ctx_t *x, cJSON **result, err_t *err)
         return rc;
     if (!cJSON_IsArray(ops))
         return err_set(err, ERR_INVALID, "operations: expected a list");
-    if ((rc = with_coll(x, &h, err)) != ERR_OK)
+    if ((rc = api_coll_acquire(x, &h, err)) != ERR_OK)
         return rc;
     total = (size_t)cJSON_GetArraySize(ops);
     parsed = calloc(total + 1, sizeof(op_t));
@@ -245,7 +245,7 @@ int api_points_retrieve(api_ctx_t *x, cJSON **result, err_t *err)
         free(ids);
         return rc;
     }
-    if ((rc = with_coll(x, &h, err)) == ERR_OK) {
+    if ((rc = api_coll_acquire(x, &h, err)) == ERR_OK) {
         rc = coll_retrieve(catalog_handle_coll(h), ids, n, &sel, result, err);
         catalog_release(h);
     }
@@ -262,7 +262,7 @@ int api_points_get(api_ctx_t *x, cJSON **result, err_t *err)
     cJSON *arr = NULL;
     int rc = ptid_from_str(x->args[1], &id, err);
 
-    if (rc != ERR_OK || (rc = with_coll(x, &h, err)) != ERR_OK)
+    if (rc != ERR_OK || (rc = api_coll_acquire(x, &h, err)) != ERR_OK)
         return rc;
     rc = coll_retrieve(catalog_handle_coll(h), &id, 1, &sel, &arr, err);
     catalog_release(h);
@@ -279,7 +279,7 @@ int api_points_get(api_ctx_t *x, cJSON **result, err_t *err)
     return ERR_OK;
 }
 
-static int filter_field(const cJSON *body, filter_t **f, err_t *err)
+int api_filter_field(const cJSON *body, filter_t **f, err_t *err)
 {
     *f = NULL;
     const cJSON *fj = cJSON_GetObjectItemCaseSensitive(body, "filter");
@@ -349,11 +349,11 @@ int api_points_scroll(api_ctx_t *x, cJSON **result, err_t *err)
     if (rc == ERR_OK)
         rc = order_by_parse(cJSON_GetObjectItemCaseSensitive(body, "order_by"), &req, err);
     if (rc == ERR_OK)
-        rc = filter_field(body, &f, err);
+        rc = api_filter_field(body, &f, err);
     if (rc == ERR_OK)
         rc = coll_sel_parse(cJSON_GetObjectItemCaseSensitive(body, "with_payload"), true,
                             cJSON_GetObjectItemCaseSensitive(body, "with_vector"), false, &sel, err);
-    if (rc == ERR_OK && (rc = with_coll(x, &h, err)) == ERR_OK) {
+    if (rc == ERR_OK && (rc = api_coll_acquire(x, &h, err)) == ERR_OK) {
         req.filter = f;
         req.sel = &sel;
         rc = coll_scroll(catalog_handle_coll(h), &req, &pts, &next, err);
@@ -383,8 +383,8 @@ int api_points_count(api_ctx_t *x, cJSON **result, err_t *err)
     if (rc == ERR_OK && exact != NULL && !cJSON_IsBool(exact) && !cJSON_IsNull(exact))
         rc = err_set(err, ERR_INVALID, "exact: expected a boolean");
     if (rc == ERR_OK)
-        rc = filter_field(body, &f, err);
-    if (rc == ERR_OK && (rc = with_coll(x, &h, err)) == ERR_OK) {
+        rc = api_filter_field(body, &f, err);
+    if (rc == ERR_OK && (rc = api_coll_acquire(x, &h, err)) == ERR_OK) {
         rc = coll_count(catalog_handle_coll(h), f, &n, err);
         catalog_release(h);
     }
@@ -395,317 +395,3 @@ int api_points_count(api_ctx_t *x, cJSON **result, err_t *err)
     }
     return rc;
 }
-
-/* ---- search and query --------------------------------------------------- */
-
-typedef struct qspec {
-    char *using;              /* owned */
-    float *vec;               /* owned; NULL: no query (order by id) */
-    uint32_t dim;
-    bool by_id;
-    ptid_t id;
-    filter_t *filter;
-    size_t limit, offset;
-    bool has_threshold;
-    float threshold;
-    coll_sel_t sel;
-} qspec_t;
-
-static void qspec_clear(qspec_t *q)
-{
-    free(q->using);
-    free(q->vec);
-    filter_free(q->filter);
-    coll_sel_clear(&q->sel);
-    memset(q, 0, sizeof(*q));
-}
-
-static int floats_parse(const cJSON *arr, qspec_t *q, const char *where, err_t *err)
-{
-    int n = cJSON_GetArraySize(arr), i = 0;
-    const cJSON *it;
-
-    q->vec = malloc((size_t)n * sizeof(float) + 1);
-    if (q->vec == NULL)
-        return err_set(err, ERR_NOMEM, "no memory");
-    cJSON_ArrayForEach(it, arr) {
-        if (cJSON_IsArray(it))
-            return err_set(err, ERR_UNSUPPORTED, "%s: multivector queries are not supported", where);
-        if (!cJSON_IsNumber(it))
-            return err_set(err, ERR_INVALID, "%s[%d]: expected a number", where, i);
-        q->vec[i++] = (float)it->valuedouble;
-    }
-    q->dim = (uint32_t)n;
-    return ERR_OK;
-}
-
-static int params_parse(const cJSON *p, err_t *err)
-{
-    static const char *const fields[] = { "hnsw_ef", "exact", "quantization", "indexed_only",
-                                          "acorn", "idf", NULL };
-    if (p == NULL || cJSON_IsNull(p))
-        return ERR_OK;
-    int rc = api_fields_check(p, fields, "params", err);
-    const cJSON *ef = cJSON_GetObjectItemCaseSensitive(p, "hnsw_ef");
-    const cJSON *ex = cJSON_GetObjectItemCaseSensitive(p, "exact");
-    if (rc == ERR_OK && ef && !cJSON_IsNull(ef) && (!cJSON_IsNumber(ef) || ef->valuedouble < 1))
-        rc = err_set(err, ERR_INVALID, "params.hnsw_ef: expected a positive integer");
-    if (rc == ERR_OK && ex && !cJSON_IsBool(ex) && !cJSON_IsNull(ex))
-        rc = err_set(err, ERR_INVALID, "params.exact: expected a boolean");
-    return rc;
-}
-
-/* Fields shared by search and query requests. */
-static int common_parse(const cJSON *b, qspec_t *q, size_t dflt_limit, err_t *err)
-{
-    const cJSON *th = cJSON_GetObjectItemCaseSensitive(b, "score_threshold");
-    int rc = api_uint_field(b, "limit", dflt_limit, 1, &q->limit, err);
-
-    if (rc == ERR_OK)
-        rc = api_uint_field(b, "offset", 0, 0, &q->offset, err);
-    if (rc == ERR_OK && th != NULL && !cJSON_IsNull(th)) {
-        if (!cJSON_IsNumber(th))
-            return err_set(err, ERR_INVALID, "score_threshold: expected a number");
-        q->has_threshold = true;
-        q->threshold = (float)th->valuedouble;
-    }
-    if (rc == ERR_OK)
-        rc = params_parse(cJSON_GetObjectItemCaseSensitive(b, "params"), err);
-    if (rc == ERR_OK)
-        rc = filter_field(b, &q->filter, err);
-    if (rc == ERR_OK)
-        rc = coll_sel_parse(cJSON_GetObjectItemCaseSensitive(b, "with_payload"), false,
-                            cJSON_GetObjectItemCaseSensitive(b, "with_vector"), false, &q->sel, err);
-    const cJSON *sk = cJSON_GetObjectItemCaseSensitive(b, "shard_key");
-    if (rc == ERR_OK && sk != NULL && !cJSON_IsNull(sk))
-        rc = err_set(err, ERR_UNSUPPORTED, "shard_key: custom sharding is not supported");
-    return rc;
-}
-
-/* SearchRequest: {"vector": [..] | {"name", "vector"}, ...}. */
-static int search_parse(const cJSON *b, qspec_t *q, err_t *err)
-{
-    static const char *const fields[] = { "vector", "filter", "params", "limit", "offset",
-                                          "with_payload", "with_vector", "score_threshold",
-                                          "shard_key", NULL };
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, "vector");
-    int rc = api_fields_check(b, fields, "", err);
-
-    if (rc != ERR_OK)
-        return rc;
-    if (!cJSON_HasObjectItem(b, "limit"))
-        return err_set(err, ERR_INVALID, "limit: missing");
-    if (cJSON_IsObject(v)) {
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(v, "name");
-        if (cJSON_HasObjectItem(v, "indices") || cJSON_IsObject(cJSON_GetObjectItem(v, "vector")))
-            return err_set(err, ERR_UNSUPPORTED, "vector: sparse vectors are not supported");
-        if (!cJSON_IsString(name) || !cJSON_IsArray(cJSON_GetObjectItem(v, "vector")))
-            return err_set(err, ERR_INVALID, "vector: expected a list of numbers or {\"name\", \"vector\"}");
-        q->using = strdup(name->valuestring);
-        v = cJSON_GetObjectItem(v, "vector");
-    }
-    if (!cJSON_IsArray(v))
-        return err_set(err, ERR_INVALID, "vector: expected a list of numbers");
-    rc = floats_parse(v, q, "vector", err);
-    return rc == ERR_OK ? common_parse(b, q, 10, err) : rc;
-}
-
-/* QueryInterface: a vector, a point id, or {"nearest": ...}. */
-static int query_input(const cJSON *in, qspec_t *q, err_t *err)
-{
-    if (in == NULL || cJSON_IsNull(in))
-        return ERR_OK;
-    if (cJSON_IsArray(in))
-        return floats_parse(in, q, "query", err);
-    if (cJSON_IsNumber(in) || cJSON_IsString(in)) {
-        q->by_id = true;
-        int rc = ptid_from_json(in, &q->id, err);
-        if (rc != ERR_OK)
-            err_wrap(err, "query");
-        return rc;
-    }
-    if (!cJSON_IsObject(in))
-        return err_set(err, ERR_INVALID, "query: expected a vector, a point id or a query object");
-    const cJSON *nearest = cJSON_GetObjectItemCaseSensitive(in, "nearest");
-    if (nearest != NULL) {
-        const cJSON *mmr = cJSON_GetObjectItemCaseSensitive(in, "mmr");
-        if (mmr != NULL && !cJSON_IsNull(mmr))
-            return err_set(err, ERR_UNSUPPORTED, "query.mmr: MMR reranking is not supported");
-        if (cJSON_HasObjectItem(nearest, "indices"))
-            return err_set(err, ERR_UNSUPPORTED, "query.nearest: sparse vectors are not supported");
-        if (cJSON_HasObjectItem(nearest, "text") || cJSON_HasObjectItem(nearest, "image") ||
-            cJSON_HasObjectItem(nearest, "object"))
-            return err_set(err, ERR_UNSUPPORTED,
-                           "query.nearest: inference objects are not supported yet");
-        if (cJSON_IsObject(nearest))
-            return err_set(err, ERR_UNSUPPORTED,
-                           "query.nearest: only dense vectors and point ids are supported");
-        return query_input(nearest, q, err);
-    }
-    if (cJSON_HasObjectItem(in, "indices"))
-        return err_set(err, ERR_UNSUPPORTED, "query: sparse vectors are not supported");
-    if (cJSON_HasObjectItem(in, "text") || cJSON_HasObjectItem(in, "image") ||
-        cJSON_HasObjectItem(in, "object"))
-        return err_set(err, ERR_UNSUPPORTED, "query: inference objects are not supported yet");
-    return err_set(err, ERR_UNSUPPORTED, "query.%s is not supported by veclog",
-                   in->child ? in->child->string : "{}");
-}
-
-static int query_parse(const cJSON *b, qspec_t *q, err_t *err)
-{
-    static const char *const fields[] = { "shard_key", "prefetch", "query", "using", "filter",
-                                          "params", "score_threshold", "limit", "offset",
-                                          "with_vector", "with_payload", "lookup_from", NULL };
-    int rc = api_fields_check(b, fields, "", err);
-    const cJSON *pf = cJSON_GetObjectItemCaseSensitive(b, "prefetch");
-    const cJSON *lf = cJSON_GetObjectItemCaseSensitive(b, "lookup_from");
-    const cJSON *u = cJSON_GetObjectItemCaseSensitive(b, "using");
-
-    if (rc != ERR_OK)
-        return rc;
-    if (pf != NULL && !cJSON_IsNull(pf))
-        return err_set(err, ERR_UNSUPPORTED, "prefetch is not supported yet");
-    if (lf != NULL && !cJSON_IsNull(lf))
-        return err_set(err, ERR_UNSUPPORTED, "lookup_from is not supported yet");
-    if (u != NULL && !cJSON_IsNull(u)) {
-        if (!cJSON_IsString(u))
-            return err_set(err, ERR_INVALID, "using: expected a string");
-        q->using = strdup(u->valuestring);
-    }
-    rc = query_input(cJSON_GetObjectItemCaseSensitive(b, "query"), q, err);
-    return rc == ERR_OK ? common_parse(b, q, 10, err) : rc;
-}
-
-/* Run a parsed search; *out is a JSON array of ScoredPoint. */
-static int qspec_run(coll_t *c, qspec_t *q, cJSON **out, err_t *err)
-{
-    uint32_t n_defs;
-    const coll_vector_def_t *defs = coll_vectors(c, &n_defs);
-    int k = -1;
-
-    for (uint32_t i = 0; i < n_defs; i++)
-        if (strcmp(defs[i].name, q->using ? q->using : "") == 0)
-            k = (int)i;
-    if (q->vec == NULL && !q->by_id) {
-        coll_scroll_req_t req = { .filter = q->filter, .limit = q->limit + q->offset,
-                                  .sel = &q->sel, .as_scored = true };
-        cJSON *next = NULL;
-        int rc = coll_scroll(c, &req, out, &next, err);
-        cJSON_Delete(next);
-        for (size_t i = 0; rc == ERR_OK && i < q->offset && cJSON_GetArraySize(*out) > 0; i++)
-            cJSON_DeleteItemFromArray(*out, 0);
-        return rc;
-    }
-    if (k < 0)
-        return err_set(err, ERR_INVALID, "Vector with name `%s` is not configured in this collection",
-                       q->using ? q->using : "");
-    if (q->by_id) {
-        q->vec = malloc(defs[k].dim * sizeof(float) + 1);
-        if (q->vec == NULL)
-            return err_set(err, ERR_NOMEM, "no memory");
-        int rc = coll_vector_get(c, &q->id, q->using, q->vec, defs[k].dim, &q->dim, err);
-        if (rc != ERR_OK)
-            return rc;
-    }
-    /* never more hits than points: coll_search allocates limit entries up
-     * front, and limit and offset may each be up to 1e12 (the slack covers
-     * points inserted meanwhile) */
-    coll_info_t info;
-    size_t want = q->limit + q->offset + (q->by_id ? 1 : 0);
-    coll_info_get(c, &info);
-    if (want > info.points + 1024)
-        want = (size_t)info.points + 1024;
-    coll_search_req_t req = { .using = q->using, .vector = q->vec, .dim = q->dim,
-                              .filter = q->filter, .limit = want,
-                              .has_threshold = q->has_threshold, .score_threshold = q->threshold,
-                              .sel = &q->sel };
-    int rc = coll_search(c, &req, out, err);
-    if (rc != ERR_OK)
-        return rc;
-    /* query by id: the point itself is not a result */
-    for (int i = 0; q->by_id && i < cJSON_GetArraySize(*out); i++) {
-        ptid_t got;
-        if (ptid_from_json(cJSON_GetObjectItem(cJSON_GetArrayItem(*out, i), "id"), &got, NULL) == ERR_OK &&
-            ptid_eq(&got, &q->id)) {
-            cJSON_DeleteItemFromArray(*out, i);
-            break;
-        }
-    }
-    for (size_t i = 0; i < q->offset && cJSON_GetArraySize(*out) > 0; i++)
-        cJSON_DeleteItemFromArray(*out, 0);
-    while ((size_t)cJSON_GetArraySize(*out) > q->limit)
-        cJSON_DeleteItemFromArray(*out, cJSON_GetArraySize(*out) - 1);
-    return ERR_OK;
-}
-
-typedef int (*qparse_fn)(const cJSON *b, qspec_t *q, err_t *err);
-
-static int run_one(api_ctx_t *x, coll_t *c, const cJSON *b, qparse_fn parse, cJSON **out, err_t *err)
-{
-    static const cJSON empty = { .type = cJSON_Object };
-    qspec_t q = { 0 };
-    int rc = parse(b ? b : &empty, &q, err);
-    (void)x;
-    if (rc == ERR_OK)
-        rc = qspec_run(c, &q, out, err);
-    qspec_clear(&q);
-    return rc;
-}
-
-static int search_like(api_ctx_t *x, qparse_fn parse, bool batch, bool wrap, cJSON **result,
-                       err_t *err)
-{
-    catalog_handle_t *h;
-    int rc = with_coll(x, &h, err);
-    coll_t *c;
-
-    if (rc != ERR_OK)
-        return rc;
-    c = catalog_handle_coll(h);
-    if (!batch) {
-        cJSON *pts = NULL;
-        rc = run_one(x, c, x->body, parse, &pts, err);
-        if (rc == ERR_OK && wrap) {
-            *result = cJSON_CreateObject();
-            cJSON_AddItemToObject(*result, "points", pts);
-        } else if (rc == ERR_OK) {
-            *result = pts;
-        }
-        catalog_release(h);
-        return rc;
-    }
-    const cJSON *searches = cJSON_GetObjectItemCaseSensitive(x->body, "searches"), *it;
-    static const char *const fields[] = { "searches", NULL };
-    if ((rc = api_fields_check(x->body, fields, "", err)) != ERR_OK || !cJSON_IsArray(searches)) {
-        catalog_release(h);
-        return rc != ERR_OK ? rc : err_set(err, ERR_INVALID, "searches: expected a list");
-    }
-    cJSON *arr = cJSON_CreateArray();
-    int i = 0;
-    cJSON_ArrayForEach(it, searches) {
-        cJSON *pts = NULL;
-        if ((rc = run_one(x, c, it, parse, &pts, err)) != ERR_OK) {
-            err_wrap(err, "searches[%d]", i);
-            break;
-        }
-        if (wrap) {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddItemToObject(o, "points", pts);
-            pts = o;
-        }
-        cJSON_AddItemToArray(arr, pts);
-        i++;
-    }
-    catalog_release(h);
-    if (rc != ERR_OK) {
-        cJSON_Delete(arr);
-        return rc;
-    }
-    *result = arr;
-    return ERR_OK;
-}
-
-int api_points_search(api_ctx_t *x, cJSON **r, err_t *e) { return search_like(x, search_parse, false, false, r, e); }
-int api_points_search_batch(api_ctx_t *x, cJSON **r, err_t *e) { return search_like(x, search_parse, true, false, r, e); }
-int api_points_query(api_ctx_t *x, cJSON **r, err_t *e) { return search_like(x, query_parse, false, true, r, e); }
-int api_points_query_batch(api_ctx_t *x, cJSON **r, err_t *e) { return search_like(x, query_parse, true, true, r, e); }

@@ -5,6 +5,8 @@
  * LAYOUT
  *   <storage_path>/collections/<name>/config.json   Qdrant CollectionConfig
  *                                                    plus "veclog_format": 1
+ *                                                    and "payload_schema":
+ *                                                    {field: index definition}
  *   <storage_path>/collections/<name>/{wal,db}/     the collection (coll.c)
  *   <storage_path>/aliases.json                      {"alias": "collection"}
  *
@@ -94,6 +96,27 @@ bool catalog_exists(catalog_t *cat, const char *name);
 cJSON *catalog_list_json(catalog_t *cat);
 cJSON *catalog_info_json(catalog_t *cat, catalog_handle_t *h);
 cJSON *catalog_aliases_json(catalog_t *cat, const char *collection);
+
+/* Payload indexes (Qdrant's PUT /collections/{c}/index and DELETE
+ * /collections/{c}/index/{field}).  veclog filters exactly without them, so
+ * a definition changes no result (but see catalog.c on full-text indexes);
+ * it is stored with the collection's config, survives restarts, and is
+ * reported in catalog_info_json's "payload_schema" as Qdrant's
+ * PayloadIndexInfo {data_type, params (object form only), points}, points
+ * being the live points with a value at the field, counted at request time.
+ *
+ * catalog_index_create takes Qdrant's CreateFieldIndex body (borrowed)
+ * {"field_name": key path, "field_schema": PayloadFieldSchema}: a type name
+ * or a *IndexParams object, validated against Qdrant 1.19 (unknown fields
+ * and bad enum values: ERR_INVALID naming the field).  It creates the
+ * definition or replaces the field's previous one.  catalog_index_delete
+ * removes the field's definition; removing one that does not exist
+ * succeeds, as in Qdrant.  Both persist before returning (config.json is
+ * replaced atomically) and fail with ERR_NOT_FOUND if the collection was
+ * dropped after h was acquired.  h is borrowed (acquire it by name or
+ * alias); thread-safe. */
+int catalog_index_create(catalog_t *cat, catalog_handle_t *h, const cJSON *body, err_t *err);
+int catalog_index_delete(catalog_t *cat, catalog_handle_t *h, const char *field, err_t *err);
 
 /* Apply Qdrant's ChangeAliasesOperation body ({"actions": [...]}) as one
  * atomic batch: every action succeeds, or nothing changes. */

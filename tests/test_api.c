@@ -1330,6 +1330,8 @@ static void test_api_error_404(void **state)
         { POST, "/collections/nope/points/query", "{}" },
         { POST, "/collections/nope/points/query/batch", "{'searches': []}" },
         { PATCH, "/collections/nope", "{}" },
+        { PUT, "/collections/nope/index", "{'field_name': 'a', 'field_schema': 'keyword'}" },
+        { DEL, "/collections/nope/index/a", NULL },
     };
     for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++)
         fail_with(r[i].m, r[i].path, r[i].body, 404, "Not found: Collection `nope` doesn't exist!", NULL);
@@ -1433,7 +1435,8 @@ static void test_api_auth_403(void **state)
         { PUT, "/collections/c/points/vectors", "{'points': [{'id': 1, 'vector': [1,0,0,0]}]}" },
         { POST, "/collections/c/points/vectors/delete", "{'vector': [''], 'points': [1]}" },
         { POST, "/collections/c/points/batch", "{'operations': []}" },
-        { PUT, "/collections/c/index", "{}" },
+        { PUT, "/collections/c/index", "{'field_name': 'a', 'field_schema': 'keyword'}" },
+        { DEL, "/collections/c/index/a", NULL },
     };
     for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
         fail_with(w[i].m, w[i].path, w[i].body, 403, "read-only", NULL);
@@ -1461,7 +1464,6 @@ static void test_api_unimplemented_501(void **state)
 {
     (void)state;
     const struct { int m; const char *path; } r[] = {
-        { POST, "/collections/c/points/query/groups" },
         { POST, "/collections/c/points/search/groups" },
         { POST, "/collections/c/points/search/matrix/pairs" },
         { POST, "/collections/c/points/search/matrix/offsets" },
@@ -1471,8 +1473,6 @@ static void test_api_unimplemented_501(void **state)
         { POST, "/collections/c/points/discover" },
         { POST, "/collections/c/points/discover/batch" },
         { POST, "/collections/c/facet" },
-        { PUT, "/collections/c/index" },
-        { DEL, "/collections/c/index/color" },
         { PUT, "/collections/c/vectors/extra" },
         { DEL, "/collections/c/vectors/extra" },
         { GET, "/collections/c/shards" },
@@ -1511,8 +1511,7 @@ static void test_api_unimplemented_501(void **state)
         fail_with(r[i].m, r[i].path, "{}", 501, r[i].path, "not implemented");
     /* unsupported features inside implemented routes name the feature */
     const struct { int m; const char *path; const char *body; const char *what; } f[] = {
-        { POST, "/collections/c/points/query", "{'prefetch': [{'query': [1,0,0,0]}], 'query': {'fusion': 'rrf'}}",
-          "prefetch" },
+        { POST, "/collections/c/points/query", "{'prefetch': [{'query': [1,0,0,0]}]}", "prefetch" },
         { POST, "/collections/c/points/query", "{'query': [1,0,0,0], 'lookup_from': {'collection': 'd'}}",
           "lookup_from" },
         { POST, "/collections/c/points/query", "{'query': {'indices': [1], 'values': [1.0]}}", "sparse" },
@@ -1529,7 +1528,7 @@ static void test_api_unimplemented_501(void **state)
           "mmr" },
         { POST, "/collections/c/points/query", "{'query': {'recommend': {'positive': [1]}}}", "recommend" },
         { POST, "/collections/c/points/query", "{'query': {'order_by': 'n'}}", "order_by" },
-        { POST, "/collections/c/points/query", "{'query': {'fusion': 'rrf'}}", "fusion" },
+        { POST, "/collections/c/points/query", "{'query': {'sample': 'random'}}", "sample" },
         { POST, "/collections/c/points/query", "{'query': [1,0,0,0], 'shard_key': 'a'}", "shard_key" },
         { POST, "/collections/c/points/search", "{'vector': {'name': 's', 'vector': {'indices': [1], 'values': [1]}},"
                                                 " 'limit': 1}", "sparse" },
@@ -1548,6 +1547,141 @@ static void test_api_unimplemented_501(void **state)
     for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
         fail_with(f[i].m, f[i].path, f[i].body, 501, f[i].what, NULL);
     assert_true(count_of("c", "{}") == 0);
+}
+
+/* ---- payload indexes ------------------------------------------------------------- */
+
+/* CollectionInfo.payload_schema: field -> PayloadIndexInfo {"data_type":
+ * PayloadSchemaType, "params"?: PayloadSchemaParams of that type, "points": uint}. */
+static const cJSON *payload_schema_of(const char *coll)
+{
+    static const char *const types[] = { "keyword", "integer", "float", "geo", "text", "bool",
+                                         "datetime", "uuid", NULL };
+    char url[256];
+    const cJSON *it;
+
+    snprintf(url, sizeof(url), "/collections/%s", coll);
+    const cJSON *schema = cJSON_GetObjectItem(ok(GET, url, NULL), "payload_schema");
+    assert_true(cJSON_IsObject(schema));
+    cJSON_ArrayForEach(it, schema) {
+        KEYS_WITHIN(it, "data_type", "params", "points");
+        KEYS_REQUIRED(it, "data_type", "points");
+        const cJSON *t = cJSON_GetObjectItem(it, "data_type"), *p = cJSON_GetObjectItem(it, "params");
+        const char *const *k = types;
+        assert_true(cJSON_IsString(t));
+        while (*k && strcmp(*k, t->valuestring) != 0)
+            k++;
+        assert_non_null(*k);
+        assert_true(is_uint(cJSON_GetObjectItem(it, "points")));
+        if (p != NULL) {
+            assert_true(cJSON_IsObject(p));
+            assert_true(cJSON_IsString(cJSON_GetObjectItem(p, "type")));
+            assert_string_equal(cJSON_GetObjectItem(p, "type")->valuestring, t->valuestring);
+        }
+    }
+    return schema;
+}
+
+static void test_api_payload_index_create_delete(void **state)
+{
+    (void)state;
+    seed(); /* color on 1, 2, 3, 4, 6; n on all six */
+    json_eq(payload_schema_of("c"), "{}");
+    cJSON *a = ok(PUT, "/collections/c/index", "{'field_name': 'color', 'field_schema': 'keyword'}");
+    update_result(a, "acknowledged");
+    update_result(ok(PUT, "/collections/c/index?wait=true",
+                     "{'field_name': 'n', 'field_schema': {'type': 'integer', 'range': true, 'lookup': false}}"),
+                  "completed");
+    update_result(ok(PUT, "/collections/c/index?wait=true&ordering=strong&timeout=3",
+                     "{'field_name': 'title', 'field_schema': {'type': 'text', 'tokenizer': 'word',"
+                     " 'lowercase': true, 'stopwords': 'english', 'stemmer': {'type': 'snowball', 'language': 'english'}}}"),
+                  "completed");
+    json_eq(payload_schema_of("c"),
+            "{'color': {'data_type': 'keyword', 'points': 5},"
+            " 'n': {'data_type': 'integer', 'params': {'type': 'integer', 'lookup': false, 'range': true,"
+            "  'is_principal': null}, 'points': 6},"
+            " 'title': {'data_type': 'text', 'params': {'type': 'text', 'tokenizer': 'word', 'lowercase': true,"
+            "  'stopwords': 'english', 'stemmer': {'type': 'snowball', 'language': 'english'}}, 'points': 0}}");
+    /* counts are live: payload changes and deletes show at the next GET */
+    update_result(ok(POST, "/collections/c/points/payload?wait=true",
+                     "{'payload': {'title': 'A title'}, 'points': [1, 2]}"), "completed");
+    update_result(ok(POST, "/collections/c/points/delete?wait=true", "{'points': [6]}"), "completed");
+    const cJSON *s = payload_schema_of("c");
+    json_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(s, "color"), "points"), "4");
+    json_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(s, "n"), "points"), "5");
+    json_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(s, "title"), "points"), "2");
+    /* ... but the index changes no result: match.text stays a substring
+     * match (in Qdrant a text index makes it a token match) */
+    assert_true(count_of("c", "{'filter': {'must': [{'key': 'title', 'match': {'text': 'itl'}}]}}") == 2);
+    /* replace a definition; through an alias */
+    ok(POST, "/collections/aliases", "{'actions': [{'create_alias': {'collection_name': 'c', 'alias_name': 'al'}}]}");
+    update_result(ok(PUT, "/collections/al/index?wait=true", "{'field_name': 'color', 'field_schema': 'uuid'}"),
+                  "completed");
+    json_eq(cJSON_GetObjectItem(payload_schema_of("al"), "color"), "{'data_type': 'uuid', 'points': 4}");
+    /* delete: ok, and ok again when it is gone (as Qdrant) */
+    update_result(ok(DEL, "/collections/c/index/n?wait=true", NULL), "completed");
+    update_result(ok(DEL, "/collections/al/index/n", NULL), "acknowledged");
+    update_result(ok(DEL, "/collections/c/index/never.defined", NULL), "acknowledged");
+    json_eq(payload_schema_of("c"),
+            "{'color': {'data_type': 'uuid', 'points': 4},"
+            " 'title': {'data_type': 'text', 'params': {'type': 'text', 'tokenizer': 'word', 'lowercase': true,"
+            "  'stopwords': 'english', 'stemmer': {'type': 'snowball', 'language': 'english'}}, 'points': 2}}");
+    /* key paths with brackets and dots in the URL */
+    ok(PUT, "/collections/c/index", "{'field_name': 'meta.tags[]', 'field_schema': 'keyword'}");
+    assert_non_null(cJSON_GetObjectItem(payload_schema_of("c"), "meta.tags[]"));
+    ok(DEL, "/collections/c/index/meta.tags[]", NULL);
+    assert_null(cJSON_GetObjectItem(payload_schema_of("c"), "meta.tags[]"));
+    /* the config section is untouched */
+    cJSON *cfg = cJSON_GetObjectItem(ok(GET, "/collections/c", NULL), "config");
+    KEYS_WITHIN(cfg, "params", "hnsw_config", "optimizer_config", "wal_config", "quantization_config",
+                "strict_mode_config", "metadata");
+}
+
+static void test_api_payload_index_errors(void **state)
+{
+    (void)state;
+    const struct { const char *body, *frag, *frag2; } bad[] = {
+        { "{}", "field_name", NULL },
+        { "[]", "JSON object", NULL },
+        { "'color'", "JSON object", NULL },
+        { "{'field_name': 'color'}", "field_schema", "auto-detect" },
+        { "{'field_name': 7, 'field_schema': 'keyword'}", "field_name", NULL },
+        { "{'field_name': 'a[', 'field_schema': 'keyword'}", "field_name", "key path" },
+        { "{'field_name': 'color', 'field_schema': 'keyword', 'extra': 1}", "unknown field", "\"extra\"" },
+        { "{'field_name': 'color', 'field_schema': 'keywords'}", "field_schema", "\"keywords\"" },
+        { "{'field_name': 'color', 'field_schema': {'type': 'keywords'}}", "field_schema.type", "\"keywords\"" },
+        { "{'field_name': 'color', 'field_schema': {'tokenizer': 'word'}}", "field_schema", "\"type\"" },
+        { "{'field_name': 'color', 'field_schema': {'type': 'keyword', 'lowercase': true}}", "field_schema",
+          "\"lowercase\"" },
+        { "{'field_name': 'color', 'field_schema': {'type': 'keyword', 'memory': 'warm'}}", "field_schema.memory",
+          NULL },
+        { "{'field_name': 'color', 'field_schema': {'type': 'integer', 'lookup': false, 'range': false}}",
+          "lookup", "range" },
+        { "{'field_name': 't', 'field_schema': {'type': 'text', 'tokenizer': 'bpe'}}", "field_schema.tokenizer",
+          NULL },
+        { "{'field_name': 't', 'field_schema': {'type': 'text', 'stopwords': {'languages': ['xx']}}}",
+          "field_schema.stopwords.languages[0]", "xx" },
+        { "{'field_name': 't', 'field_schema': {'type': 'text', 'stemmer': {'type': 'snowball', 'language': 'klingon'}}}",
+          "field_schema.stemmer.language", NULL },
+        { "{'field_name': 't', 'field_schema': {'type': 'text', 'max_token_len': 'long'}}",
+          "field_schema.max_token_len", NULL },
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        fail_with(PUT, "/collections/c/index", bad[i].body, 400, bad[i].frag, bad[i].frag2);
+    fail_with(PUT, "/collections/c/index", NULL, 400, "body", NULL);
+    fail_with(PUT, "/collections/c/index", "{'field_name': ", 400, "JSON", NULL);
+    fail_with(DEL, "/collections/c/index/a..b", NULL, 400, "field_name", NULL);
+    json_eq(payload_schema_of("c"), "{}");
+    /* a missing collection */
+    fail_with(PUT, "/collections/nope/index", "{'field_name': 'a', 'field_schema': 'keyword'}", 404,
+              "Not found: Collection `nope` doesn't exist!", NULL);
+    fail_with(DEL, "/collections/nope/index/a", NULL, 404, "Not found: Collection `nope` doesn't exist!", NULL);
+    /* other methods on these paths */
+    call(GET, "/collections/c/index", NULL, 405);
+    call(POST, "/collections/c/index", "{}", 405);
+    call(DEL, "/collections/c/index", NULL, 405);
+    call(PUT, "/collections/c/index/a", "{}", 405);
+    call(GET, "/collections/c/index/a", NULL, 405);
 }
 
 /* ---- readiness, health, metrics -------------------------------------------------- */
@@ -1689,6 +1823,13 @@ static void test_api_fuzz_type_confusion(void **state)
                                         " {'delete_alias': {'alias_name': 'y'}}]}" },
         { PATCH, "/collections/c", "{'optimizers_config': {'indexing_threshold': 0}, 'hnsw_config': {'m': 4},"
                                    " 'params': {'on_disk_payload': true}, 'metadata': {'k': 'v'}}" },
+        { PUT, "/collections/c/index", "{'field_name': 'a.b', 'field_schema': {'type': 'text', 'tokenizer': 'word',"
+                                       " 'min_token_len': 2, 'lowercase': true, 'memory': 'cold',"
+                                       " 'stopwords': {'languages': ['en'], 'custom': ['x']},"
+                                       " 'stemmer': {'type': 'snowball', 'language': 'english'}}}" },
+        { PUT, "/collections/c/index", "{'field_name': 'n', 'field_schema': {'type': 'integer', 'lookup': true,"
+                                       " 'range': false, 'is_principal': true, 'on_disk': true}}" },
+        { PUT, "/collections/c/index", "{'field_name': 'k', 'field_schema': 'keyword'}" },
         { PUT, "/collections/f", "{'vectors': {'v': {'size': 2, 'distance': 'Dot', 'on_disk': true}},"
                                  " 'hnsw_config': {'m': 4}, 'wal_config': {'wal_capacity_mb': 1},"
                                  " 'optimizers_config': {'deleted_threshold': 0.5}, 'shard_number': 1}" },
@@ -1863,6 +2004,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_api_error_405, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_error_409, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_auth_403, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_payload_index_create_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_payload_index_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_unimplemented_501, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_not_ready_503, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_health_texts, setup, teardown),

@@ -4,7 +4,9 @@
  * CollectionsResponse, CollectionsAliasesResponse), drop (also while a
  * handle is held), aliases as atomic batches, update diffs, persistence
  * across close/open, crash leftovers (interrupted create/drop), the
- * storage lock, and concurrent acquire/release against create/drop.
+ * storage lock, concurrent acquire/release against create/drop, and
+ * payload index definitions (every schema form, validation, persistence,
+ * point counts).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -1344,6 +1346,459 @@ static void test_catalog_concurrent_acquire_release_with_create_drop(void **stat
     free(after);
 }
 
+/* ---- payload indexes ------------------------------------------------------ */
+
+/* Test JSON is written with single quotes; this turns them into double. */
+static cJSON *JQ(const char *text)
+{
+    char *d = strdup(text);
+    for (char *p = d; *p; p++)
+        if (*p == '\'')
+            *p = '"';
+    cJSON *j = J(d);
+    free(d);
+    return j;
+}
+
+static void json_is(const cJSON *got, const char *want_sq)
+{
+    cJSON *want = JQ(want_sq);
+    if (!cJSON_Compare(got, want, true)) {
+        char *g = cJSON_PrintUnformatted(got), *w = cJSON_PrintUnformatted(want);
+        fprintf(stderr, "got:  %s\nwant: %s\n", g ? g : "(null)", w);
+        free(g);
+        free(w);
+        cJSON_Delete(want);
+        fail_msg("JSON differs");
+    }
+    cJSON_Delete(want);
+}
+
+/* catalog_index_create on a collection or alias with a CreateFieldIndex
+ * body in single-quoted JSON. */
+static int index_create(fx_t *f, const char *name, const char *body_sq, err_t *e)
+{
+    catalog_handle_t *h = acquire_ok(f, name);
+    cJSON *b = JQ(body_sq);
+    memset(e, 0, sizeof(*e));
+    int rc = catalog_index_create(f->cat, h, b, e);
+    cJSON_Delete(b);
+    catalog_release(h);
+    return rc;
+}
+
+static void index_ok(fx_t *f, const char *name, const char *body_sq)
+{
+    err_t e;
+    if (index_create(f, name, body_sq, &e) != ERR_OK)
+        fail_msg("index %s: %s", body_sq, e.msg);
+}
+
+static int index_delete(fx_t *f, const char *name, const char *field, err_t *e)
+{
+    catalog_handle_t *h = acquire_ok(f, name);
+    memset(e, 0, sizeof(*e));
+    int rc = catalog_index_delete(f->cat, h, field, e);
+    catalog_release(h);
+    return rc;
+}
+
+/* info(name).payload_schema, detached; caller deletes. */
+static cJSON *schema_of(fx_t *f, const char *name)
+{
+    cJSON *inf = info(f, name);
+    cJSON *s = cJSON_DetachItemFromObjectCaseSensitive(inf, "payload_schema");
+    /* never inside CollectionConfig */
+    assert_null(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(inf, "config"),
+                                                 "payload_schema"));
+    cJSON_Delete(inf);
+    assert_true(cJSON_IsObject(s));
+    return s;
+}
+
+static void schema_is(fx_t *f, const char *name, const char *want_sq)
+{
+    cJSON *s = schema_of(f, name);
+    json_is(s, want_sq);
+    cJSON_Delete(s);
+}
+
+/* Upsert point id (4-dim vector) with a payload given as JSON text. */
+static void put_payload(coll_t *c, uint64_t id, const char *payload_sq)
+{
+    op_t op = { .type = OP_UPSERT };
+    float v[4] = { 1, 0, 0, 0 };
+    op_point_t *p = op_point_add(&op);
+    cJSON *j = JQ(payload_sq);
+    err_t e;
+    p->id = ptid_num(id);
+    p->payload = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    op_vec_add(p, "", v, 4);
+    if (coll_write(c, &op, NULL, &e) != ERR_OK)
+        fail_msg("coll_write: %s", e.msg);
+    op_clear(&op);
+}
+
+static cJSON *config_on_disk(fx_t *f, const char *name)
+{
+    char *p = path_of(f, name, "config.json");
+    FILE *fp = fopen(p, "r");
+    static char buf[65536];
+    assert_non_null(fp);
+    size_t got = fread(buf, 1, sizeof(buf) - 1, fp);
+    buf[got] = '\0';
+    fclose(fp);
+    free(p);
+    return J(buf);
+}
+
+static void test_catalog_index_every_form_persists(void **state)
+{
+    fx_t *f = *state;
+    create_ok(f, "ix", VEC4);
+    schema_is(f, "ix", "{}");
+    /* the string form of every PayloadSchemaType */
+    static const char *const types[] = { "keyword", "integer", "float", "geo", "text", "bool",
+                                         "datetime", "uuid" };
+    for (size_t i = 0; i < 8; i++) {
+        char body[128];
+        snprintf(body, sizeof(body), "{'field_name': 's_%s', 'field_schema': '%s'}", types[i], types[i]);
+        index_ok(f, "ix", body);
+    }
+    /* every *IndexParams with each of its fields set */
+    index_ok(f, "ix", "{'field_name': 'kw', 'field_schema': {'type': 'keyword', 'is_tenant': true,"
+                      " 'on_disk': false, 'memory': 'cached', 'enable_hnsw': false, 'prefix': true}}");
+    index_ok(f, "ix", "{'field_name': 'int', 'field_schema': {'enable_hnsw': true, 'memory': 'cold',"
+                      " 'on_disk': true, 'is_principal': true, 'range': false, 'lookup': true,"
+                      " 'type': 'integer'}}");
+    index_ok(f, "ix", "{'field_name': 'fl', 'field_schema': {'type': 'float', 'is_principal': false,"
+                      " 'on_disk': true, 'memory': 'pinned', 'enable_hnsw': true}}");
+    index_ok(f, "ix", "{'field_name': 'geo', 'field_schema': {'type': 'geo', 'on_disk': false,"
+                      " 'memory': 'cold', 'enable_hnsw': false}}");
+    index_ok(f, "ix", "{'field_name': 'txt', 'field_schema': {'type': 'text', 'tokenizer': 'multilingual',"
+                      " 'min_token_len': 2, 'max_token_len': 20, 'lowercase': false, 'ascii_folding': true,"
+                      " 'phrase_matching': true, 'stopwords': {'custom': ['the', 'a', 'the'],"
+                      " 'languages': ['en', 'french', 'english']}, 'on_disk': true, 'memory': 'cached',"
+                      " 'stemmer': {'type': 'snowball', 'language': 'de'}, 'enable_hnsw': false}}");
+    index_ok(f, "ix", "{'field_name': 'txt2', 'field_schema': {'type': 'text', 'stopwords': 'ru',"
+                      " 'stemmer': {'type': 'none'}}}");
+    index_ok(f, "ix", "{'field_name': 'b', 'field_schema': {'type': 'bool', 'on_disk': true,"
+                      " 'memory': 'cold', 'enable_hnsw': true}}");
+    index_ok(f, "ix", "{'field_name': 'dt', 'field_schema': {'type': 'datetime', 'is_principal': true,"
+                      " 'on_disk': false, 'memory': 'pinned', 'enable_hnsw': false}}");
+    index_ok(f, "ix", "{'field_name': 'u', 'field_schema': {'type': 'uuid', 'is_tenant': false,"
+                      " 'on_disk': true, 'memory': 'cached', 'enable_hnsw': true}}");
+    /* the bare object of each type: Qdrant reports the fields it always
+     * serialises (integer lookup/range/is_principal, float and datetime
+     * is_principal: null; text tokenizer: "word"); nulls are absent */
+    index_ok(f, "ix", "{'field_name': 'o_kw', 'field_schema': {'type': 'keyword', 'is_tenant': null}}");
+    index_ok(f, "ix", "{'field_name': 'o_int', 'field_schema': {'type': 'integer'}}");
+    index_ok(f, "ix", "{'field_name': 'o_fl', 'field_schema': {'type': 'float', 'memory': null}}");
+    index_ok(f, "ix", "{'field_name': 'o_txt', 'field_schema': {'type': 'text', 'stopwords': null,"
+                      " 'stemmer': null, 'min_token_len': null}}");
+    index_ok(f, "ix", "{'field_name': 'o_dt', 'field_schema': {'type': 'datetime'}}");
+    /* key paths */
+    index_ok(f, "ix", "{'field_name': 'meta.tags[]', 'field_schema': 'keyword'}");
+    index_ok(f, "ix", "{'field_name': 'a.\\'odd key\\'.b', 'field_schema': 'integer'}");
+
+    const char *want =
+        "{'s_keyword': {'data_type': 'keyword', 'points': 0},"
+        " 's_integer': {'data_type': 'integer', 'points': 0},"
+        " 's_float': {'data_type': 'float', 'points': 0},"
+        " 's_geo': {'data_type': 'geo', 'points': 0},"
+        " 's_text': {'data_type': 'text', 'points': 0},"
+        " 's_bool': {'data_type': 'bool', 'points': 0},"
+        " 's_datetime': {'data_type': 'datetime', 'points': 0},"
+        " 's_uuid': {'data_type': 'uuid', 'points': 0},"
+        " 'kw': {'data_type': 'keyword', 'params': {'type': 'keyword', 'is_tenant': true, 'on_disk': false,"
+        "  'memory': 'cached', 'enable_hnsw': false, 'prefix': true}, 'points': 0},"
+        " 'int': {'data_type': 'integer', 'params': {'type': 'integer', 'lookup': true, 'range': false,"
+        "  'is_principal': true, 'on_disk': true, 'memory': 'cold', 'enable_hnsw': true}, 'points': 0},"
+        " 'fl': {'data_type': 'float', 'params': {'type': 'float', 'is_principal': false, 'on_disk': true,"
+        "  'memory': 'pinned', 'enable_hnsw': true}, 'points': 0},"
+        " 'geo': {'data_type': 'geo', 'params': {'type': 'geo', 'on_disk': false, 'memory': 'cold',"
+        "  'enable_hnsw': false}, 'points': 0},"
+        " 'txt': {'data_type': 'text', 'params': {'type': 'text', 'tokenizer': 'multilingual',"
+        "  'min_token_len': 2, 'max_token_len': 20, 'lowercase': false, 'ascii_folding': true,"
+        "  'phrase_matching': true, 'stopwords': {'languages': ['english', 'french'], 'custom': ['a', 'the']},"
+        "  'on_disk': true, 'memory': 'cached', 'stemmer': {'type': 'snowball', 'language': 'german'},"
+        "  'enable_hnsw': false}, 'points': 0},"
+        " 'txt2': {'data_type': 'text', 'params': {'type': 'text', 'tokenizer': 'word', 'stopwords': 'russian',"
+        "  'stemmer': {'type': 'none'}}, 'points': 0},"
+        " 'b': {'data_type': 'bool', 'params': {'type': 'bool', 'on_disk': true, 'memory': 'cold',"
+        "  'enable_hnsw': true}, 'points': 0},"
+        " 'dt': {'data_type': 'datetime', 'params': {'type': 'datetime', 'is_principal': true,"
+        "  'on_disk': false, 'memory': 'pinned', 'enable_hnsw': false}, 'points': 0},"
+        " 'u': {'data_type': 'uuid', 'params': {'type': 'uuid', 'is_tenant': false, 'on_disk': true,"
+        "  'memory': 'cached', 'enable_hnsw': true}, 'points': 0},"
+        " 'o_kw': {'data_type': 'keyword', 'params': {'type': 'keyword'}, 'points': 0},"
+        " 'o_int': {'data_type': 'integer', 'params': {'type': 'integer', 'lookup': null, 'range': null,"
+        "  'is_principal': null}, 'points': 0},"
+        " 'o_fl': {'data_type': 'float', 'params': {'type': 'float', 'is_principal': null}, 'points': 0},"
+        " 'o_txt': {'data_type': 'text', 'params': {'type': 'text', 'tokenizer': 'word'}, 'points': 0},"
+        " 'o_dt': {'data_type': 'datetime', 'params': {'type': 'datetime', 'is_principal': null}, 'points': 0},"
+        " 'meta.tags[]': {'data_type': 'keyword', 'points': 0},"
+        " 'a.\\'odd key\\'.b': {'data_type': 'integer', 'points': 0}}";
+    schema_is(f, "ix", want);
+    cJSON *before = info(f, "ix");
+    /* on disk: its own section of config.json, beside the CollectionConfig */
+    cJSON *disk = config_on_disk(f, "ix");
+    const cJSON *sec = cJSON_GetObjectItemCaseSensitive(disk, "payload_schema");
+    assert_true(cJSON_IsObject(sec));
+    assert_int_equal(cJSON_GetArraySize(sec), 24);
+    json_is(cJSON_GetObjectItemCaseSensitive(sec, "s_geo"), "'geo'");
+    json_is(cJSON_GetObjectItemCaseSensitive(sec, "o_kw"), "{'type': 'keyword'}");
+    assert_true(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(disk, "params")));
+    cJSON_Delete(disk);
+    for (int pass = 0; pass < 2; pass++) {
+        reopen(f);
+        cJSON *after = info(f, "ix");
+        assert_true(cJSON_Compare(before, after, true));
+        cJSON_Delete(after);
+    }
+    cJSON_Delete(before);
+    /* a config update keeps the indexes (both live in config.json) */
+    err_t e;
+    assert_int_equal(update(f, "ix", "{\"hnsw_config\":{\"m\":8}}", &e), ERR_OK);
+    reopen(f);
+    cJSON *s = schema_of(f, "ix");
+    assert_int_equal(cJSON_GetArraySize(s), 24);
+    cJSON_Delete(s);
+}
+
+static void test_catalog_index_replace_delete(void **state)
+{
+    fx_t *f = *state;
+    err_t e;
+    create_ok(f, "r", VEC4);
+    assert_int_equal(aliases(f, "{\"actions\":[{\"create_alias\":{\"collection_name\":\"r\","
+                                "\"alias_name\":\"ra\"}}]}", &e), ERR_OK);
+    index_ok(f, "ra", "{'field_name': 'a', 'field_schema': 'keyword'}"); /* through the alias */
+    index_ok(f, "r", "{'field_name': 'b', 'field_schema': 'integer'}");
+    index_ok(f, "r", "{'field_name': 'c', 'field_schema': {'type': 'bool'}}");
+    schema_is(f, "r", "{'a': {'data_type': 'keyword', 'points': 0}, 'b': {'data_type': 'integer', 'points': 0},"
+                      " 'c': {'data_type': 'bool', 'params': {'type': 'bool'}, 'points': 0}}");
+    /* a new definition replaces the old one, type and all */
+    index_ok(f, "r", "{'field_name': 'a', 'field_schema': {'type': 'text', 'lowercase': true}}");
+    index_ok(f, "r", "{'field_name': 'c', 'field_schema': 'float'}");
+    index_ok(f, "r", "{'field_name': 'c', 'field_schema': 'float'}"); /* same again: no-op */
+    const char *want = "{'a': {'data_type': 'text', 'params': {'type': 'text', 'tokenizer': 'word',"
+                       " 'lowercase': true}, 'points': 0}, 'b': {'data_type': 'integer', 'points': 0},"
+                       " 'c': {'data_type': 'float', 'points': 0}}";
+    schema_is(f, "r", want);
+    reopen(f);
+    schema_is(f, "ra", want);
+    /* delete; deleting what is not there succeeds (Qdrant does the same) */
+    assert_int_equal(index_delete(f, "ra", "b", &e), ERR_OK);
+    assert_int_equal(index_delete(f, "r", "b", &e), ERR_OK);
+    assert_int_equal(index_delete(f, "r", "never", &e), ERR_OK);
+    schema_is(f, "r", "{'a': {'data_type': 'text', 'params': {'type': 'text', 'tokenizer': 'word',"
+                      " 'lowercase': true}, 'points': 0}, 'c': {'data_type': 'float', 'points': 0}}");
+    assert_int_equal(index_delete(f, "r", "a", &e), ERR_OK);
+    assert_int_equal(index_delete(f, "r", "c", &e), ERR_OK);
+    schema_is(f, "r", "{}");
+    reopen(f);
+    schema_is(f, "r", "{}");
+    cJSON *disk = config_on_disk(f, "r");
+    assert_null(cJSON_GetObjectItemCaseSensitive(disk, "payload_schema"));
+    cJSON_Delete(disk);
+    /* an invalid key path cannot name an index */
+    assert_int_equal(index_delete(f, "r", "", &e), ERR_INVALID);
+    assert_int_equal(index_delete(f, "r", "a..b", &e), ERR_INVALID);
+    assert_msg_has(&e, "field_name");
+
+    /* a handle held across the drop of its collection */
+    index_ok(f, "r", "{'field_name': 'a', 'field_schema': 'keyword'}");
+    catalog_handle_t *h = acquire_ok(f, "r");
+    assert_int_equal(catalog_drop(f->cat, "r", &e), ERR_OK);
+    cJSON *b = JQ("{'field_name': 'x', 'field_schema': 'keyword'}");
+    assert_int_equal(catalog_index_create(f->cat, h, b, &e), ERR_NOT_FOUND);
+    assert_msg_has(&e, "`r`");
+    assert_int_equal(catalog_index_delete(f->cat, h, "a", &e), ERR_NOT_FOUND);
+    cJSON_Delete(b);
+    catalog_release(h);
+    /* a new collection of that name starts without indexes */
+    create_ok(f, "r", VEC4);
+    schema_is(f, "r", "{}");
+}
+
+static void test_catalog_index_errors(void **state)
+{
+    fx_t *f = *state;
+    static const struct { const char *body, *frag, *frag2; } bad[] = {
+        { "[]", "JSON object", NULL },
+        { "{}", "field_name", NULL },
+        { "{'field_schema': 'keyword'}", "field_name", NULL },
+        { "{'field_name': 1, 'field_schema': 'keyword'}", "field_name", "string" },
+        { "{'field_name': '', 'field_schema': 'keyword'}", "field_name", "key path" },
+        { "{'field_name': 'a[', 'field_schema': 'keyword'}", "field_name", "key path" },
+        { "{'field_name': 'a'}", "field_schema", "auto-detect" },
+        { "{'field_name': 'a', 'field_schema': null}", "field_schema", "auto-detect" },
+        { "{'field_name': 'a', 'field_schema': 'keyword', 'wait': true}", "unknown field", "\"wait\"" },
+        { "{'field_name': 'a', 'field_schema': 'Keyword'}", "field_schema", "\"Keyword\"" },
+        { "{'field_name': 'a', 'field_schema': 'string'}", "field_schema", "\"string\"" },
+        { "{'field_name': 'a', 'field_schema': 7}", "field_schema", "type name" },
+        { "{'field_name': 'a', 'field_schema': ['keyword']}", "field_schema", NULL },
+        { "{'field_name': 'a', 'field_schema': {}}", "field_schema", "\"type\"" },
+        { "{'field_name': 'a', 'field_schema': {'is_tenant': true}}", "field_schema", "\"type\"" },
+        { "{'field_name': 'a', 'field_schema': {'type': null}}", "field_schema.type", NULL },
+        { "{'field_name': 'a', 'field_schema': {'type': 'vector'}}", "field_schema.type", "\"vector\"" },
+        { "{'field_name': 'a', 'field_schema': {'type': 'keyword', 'bogus': 1}}", "field_schema", "\"bogus\"" },
+        /* a field of another type's params */
+        { "{'field_name': 'a', 'field_schema': {'type': 'keyword', 'lookup': true}}", "\"lookup\"", "keyword" },
+        { "{'field_name': 'a', 'field_schema': {'type': 'integer', 'is_tenant': true}}", "\"is_tenant\"", NULL },
+        { "{'field_name': 'a', 'field_schema': {'type': 'float', 'range': true}}", "\"range\"", NULL },
+        { "{'field_name': 'a', 'field_schema': {'type': 'geo', 'is_principal': true}}", "\"is_principal\"", NULL },
+        { "{'field_name': 'a', 'field_schema': {'type': 'bool', 'prefix': true}}", "\"prefix\"", NULL },
+        { "{'field_name': 'a', 'field_schema': {'type': 'datetime', 'is_tenant': true}}", "\"is_tenant\"", NULL },
+        { "{'field_name': 'a', 'field_schema': {'type': 'uuid', 'is_principal': true}}", "\"is_principal\"", NULL },
+        { "{'field_name': 'a', 'field_schema': {'type': 'keyword', 'tokenizer': 'word'}}", "\"tokenizer\"", NULL },
+        /* value types and enums */
+        { "{'field_name': 'a', 'field_schema': {'type': 'keyword', 'is_tenant': 1}}", "field_schema.is_tenant", "boolean" },
+        { "{'field_name': 'a', 'field_schema': {'type': 'keyword', 'on_disk': 'yes'}}", "field_schema.on_disk", "boolean" },
+        { "{'field_name': 'a', 'field_schema': {'type': 'keyword', 'enable_hnsw': 0}}", "field_schema.enable_hnsw", NULL },
+        { "{'field_name': 'a', 'field_schema': {'type': 'keyword', 'memory': 'hot'}}", "field_schema.memory", "cold" },
+        { "{'field_name': 'a', 'field_schema': {'type': 'uuid', 'memory': true}}", "field_schema.memory", NULL },
+        { "{'field_name': 'a', 'field_schema': {'type': 'integer', 'lookup': 'true'}}", "field_schema.lookup", NULL },
+        { "{'field_name': 'a', 'field_schema': {'type': 'integer', 'lookup': false, 'range': false}}",
+          "field_schema.lookup", "both disabled" },
+        { "{'field_name': 'a', 'field_schema': {'type': 'text', 'tokenizer': 'ngram'}}", "field_schema.tokenizer", "whitespace" },
+        { "{'field_name': 'a', 'field_schema': {'type': 'text', 'tokenizer': null}}", "field_schema.tokenizer", NULL },
+        { "{'field_name': 'a', 'field_schema': {'type': 'text', 'min_token_len': -1}}", "field_schema.min_token_len", NULL },
+        { "{'field_name': 'a', 'field_schema': {'type': 'text', 'max_token_len': 2.5}}", "field_schema.max_token_len", NULL },
+        { "{'field_name': 'a', 'field_schema': {'type': 'text', 'lowercase': 'no'}}", "field_schema.lowercase", NULL },
+        { "{'field_name': 'a', 'field_schema': {'type': 'text', 'ascii_folding': 1}}", "field_schema.ascii_folding", NULL },
+        { "{'field_name': 'a', 'field_schema': {'type': 'text', 'phrase_matching': []}}", "field_schema.phrase_matching", NULL },
+        { "{'field_name': 'a', 'field_schema': {'type': 'text', 'stopwords': 'klingon'}}", "field_schema.stopwords", "klingon" },
+        { "{'field_name': 'a', 'field_schema': {'type': 'text', 'stopwords': 3}}", "field_schema.stopwords", NULL },
+        { "{'field_name': 'a', 'field_schema': {'type': 'text', 'stopwords': {'langs': ['en']}}}",
+          "field_schema.stopwords", "\"langs\"" },
+        { "{'field_name': 'a', 'field_schema': {'type': 'text', 'stopwords': {'languages': 'english'}}}",
+          "field_schema.stopwords.languages", NULL },
+        { "{'field_name': 'a', 'field_schema': {'type': 'text', 'stopwords': {'languages': ['english', 'elvish']}}}",
+          "field_schema.stopwords.languages[1]", "elvish" },
+        { "{'field_name': 'a', 'field_schema': {'type': 'text', 'stopwords': {'custom': ['a', 1]}}}",
+          "field_schema.stopwords.custom[1]", NULL },
+        { "{'field_name': 'a', 'field_schema': {'type': 'text', 'stemmer': 'english'}}", "field_schema.stemmer", NULL },
+        { "{'field_name': 'a', 'field_schema': {'type': 'text', 'stemmer': {'language': 'english'}}}",
+          "field_schema.stemmer", "\"type\"" },
+        { "{'field_name': 'a', 'field_schema': {'type': 'text', 'stemmer': {'type': 'porter'}}}",
+          "field_schema.stemmer.type", "snowball" },
+        { "{'field_name': 'a', 'field_schema': {'type': 'text', 'stemmer': {'type': 'snowball'}}}",
+          "field_schema.stemmer", "\"language\"" },
+        { "{'field_name': 'a', 'field_schema': {'type': 'text', 'stemmer': {'type': 'snowball', 'language': 'chinese'}}}",
+          "field_schema.stemmer.language", "chinese" },
+        { "{'field_name': 'a', 'field_schema': {'type': 'text', 'stemmer': {'type': 'none', 'language': 'english'}}}",
+          "field_schema.stemmer", "\"language\"" },
+        { "{'field_name': 'a', 'field_schema': {'type': 'text', 'stemmer': {'type': 'snowball', 'language': 'en', 'x': 1}}}",
+          "field_schema.stemmer", "\"x\"" },
+    };
+    err_t e;
+    create_ok(f, "v", VEC4);
+    index_ok(f, "v", "{'field_name': 'keep', 'field_schema': 'keyword'}");
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (index_create(f, "v", bad[i].body, &e) != ERR_INVALID)
+            fail_msg("%s: accepted or not ERR_INVALID (%s)", bad[i].body, e.msg);
+        if (strstr(e.msg, bad[i].frag) == NULL || (bad[i].frag2 && strstr(e.msg, bad[i].frag2) == NULL))
+            fail_msg("%s: message \"%s\" lacks \"%s\" / \"%s\"", bad[i].body, e.msg, bad[i].frag,
+                     bad[i].frag2 ? bad[i].frag2 : "");
+    }
+    /* nothing changed, on disk either */
+    reopen(f);
+    schema_is(f, "v", "{'keep': {'data_type': 'keyword', 'points': 0}}");
+    /* catalog_index_create on a non-object body pointer */
+    catalog_handle_t *h = acquire_ok(f, "v");
+    assert_int_equal(catalog_index_create(f->cat, h, NULL, &e), ERR_INVALID);
+    catalog_release(h);
+}
+
+static void test_catalog_index_points_counted(void **state)
+{
+    fx_t *f = *state;
+    err_t e;
+    create_ok(f, "pc", VEC4);
+    index_ok(f, "pc", "{'field_name': 'color', 'field_schema': 'keyword'}");
+    index_ok(f, "pc", "{'field_name': 'meta.n', 'field_schema': {'type': 'integer', 'range': true}}");
+    index_ok(f, "pc", "{'field_name': 'tags[]', 'field_schema': 'keyword'}");
+    index_ok(f, "pc", "{'field_name': 'nobody', 'field_schema': 'text'}");
+    catalog_handle_t *h = acquire_ok(f, "pc");
+    coll_t *c = catalog_handle_coll(h);
+    put_payload(c, 1, "{'color': 'red', 'meta': {'n': 1}, 'tags': ['a', 'b']}");
+    put_payload(c, 2, "{'color': ['blue', 'green'], 'meta': {'n': null}, 'tags': []}");
+    put_payload(c, 3, "{'color': null, 'meta': [{'n': 3}], 'tags': ['c']}");
+    put_payload(c, 4, "{'color': [], 'meta': {'m': 1}}");
+    put_payload(c, 5, "{'color': 5}");
+    put_payload(c, 6, "{}");
+    catalog_release(h);
+    cJSON *s = schema_of(f, "pc");
+    /* color: 1, 2 and 5 have a value there (null and [] are no value);
+     * veclog does not look at the value's type, which Qdrant's index does
+     * (it would count 2) */
+    json_is(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(s, "color"), "points"), "3");
+    /* meta.n: only 1 ("meta.n" does not descend into point 3's array; "meta[].n" would) */
+    json_is(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(s, "meta.n"), "points"), "1");
+    json_is(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(s, "tags[]"), "points"), "2");
+    json_is(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(s, "nobody"), "points"), "0");
+    cJSON_Delete(s);
+    /* counts follow deletes and payload changes, and survive a restart */
+    h = acquire_ok(f, "pc");
+    op_t op = { .type = OP_DELETE };
+    op_point_add(&op)->id = ptid_num(1);
+    assert_int_equal(coll_write(catalog_handle_coll(h), &op, NULL, &e), ERR_OK);
+    op_clear(&op);
+    put_payload(catalog_handle_coll(h), 6, "{'color': 'x', 'tags': ['z'], 'nobody': 'here'}");
+    catalog_release(h);
+    reopen(f);
+    s = schema_of(f, "pc");
+    json_is(s, "{'color': {'data_type': 'keyword', 'points': 3},"
+               " 'meta.n': {'data_type': 'integer', 'params': {'type': 'integer', 'lookup': null,"
+               "  'range': true, 'is_principal': null}, 'points': 0},"
+               " 'tags[]': {'data_type': 'keyword', 'points': 2},"
+               " 'nobody': {'data_type': 'text', 'points': 1}}");
+    cJSON_Delete(s);
+}
+
+/* A config.json whose payload_schema holds an entry this version cannot
+ * read: the entry is dropped with a warning, the collection opens. */
+static void test_catalog_index_bad_entry_on_disk_dropped(void **state)
+{
+    fx_t *f = *state;
+    create_ok(f, "d", VEC4);
+    index_ok(f, "d", "{'field_name': 'good', 'field_schema': {'type': 'uuid'}}");
+    catalog_close(f->cat);
+    f->cat = NULL;
+    cJSON *disk = config_on_disk(f, "d");
+    cJSON *sec = cJSON_GetObjectItemCaseSensitive(disk, "payload_schema");
+    cJSON_AddItemToObject(sec, "bad", JQ("{'type': 'vector'}"));
+    cJSON_AddItemToObject(sec, "worse", cJSON_CreateNumber(1));
+    cJSON_AddItemToObject(sec, "a..b", cJSON_CreateString("keyword"));
+    char *text = cJSON_Print(disk), *p = path_of(f, "d", "config.json");
+    FILE *fp = fopen(p, "w");
+    fputs(text, fp);
+    fclose(fp);
+    free(text);
+    free(p);
+    cJSON_Delete(disk);
+    f->cat = fx_open(f);
+    schema_is(f, "d", "{'good': {'data_type': 'uuid', 'params': {'type': 'uuid'}, 'points': 0}}");
+    /* and a payload_schema section that is not an object */
+    catalog_close(f->cat);
+    f->cat = NULL;
+    disk = config_on_disk(f, "d");
+    cJSON_ReplaceItemInObjectCaseSensitive(disk, "payload_schema", cJSON_CreateArray());
+    text = cJSON_Print(disk);
+    p = path_of(f, "d", "config.json");
+    fp = fopen(p, "w");
+    fputs(text, fp);
+    fclose(fp);
+    free(text);
+    free(p);
+    cJSON_Delete(disk);
+    f->cat = fx_open(f);
+    schema_is(f, "d", "{}");
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1371,6 +1826,11 @@ int main(void)
         T(test_catalog_drop_removes_its_aliases),
         T(test_catalog_update_diffs_persist),
         T(test_catalog_concurrent_acquire_release_with_create_drop),
+        T(test_catalog_index_every_form_persists),
+        T(test_catalog_index_replace_delete),
+        T(test_catalog_index_errors),
+        T(test_catalog_index_points_counted),
+        T(test_catalog_index_bad_entry_on_disk_dropped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 #undef T
