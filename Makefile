@@ -48,7 +48,11 @@ run: deps
 
 # The unit and integration suites, then the end-to-end suites.
 test: deps
-	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory all unit e2e
+
+# Qdrant's official JavaScript client against a real server (tests/e2e).
+e2e: $(BIN)/veclog
+	@VECLOG_BIN=$(BIN)/veclog bash scripts/e2e.sh
 
 unit: $(TEST_BIN) $(BIN)/veclog
 	@VECLOG_BIN=$(BIN)/veclog scripts/run-tests.sh $(TEST_BIN) scripts/readme-tour.sh

@@ -140,11 +140,16 @@ static int h_collection_delete(api_ctx_t *x, cJSON **result, err_t *err)
     return rc;
 }
 
+/* Like GET /collections/{name}, an alias counts (Qdrant resolves it). */
 static int h_collection_exists(api_ctx_t *x, cJSON **result, err_t *err)
 {
+    catalog_handle_t *h = NULL;
+    bool exists = catalog_acquire(x->a->cat, x->args[0], &h, NULL) == ERR_OK;
+
     (void)err;
+    catalog_release(h);
     *result = cJSON_CreateObject();
-    cJSON_AddBoolToObject(*result, "exists", catalog_exists(x->a->cat, x->args[0]));
+    cJSON_AddBoolToObject(*result, "exists", exists);
     return ERR_OK;
 }
 

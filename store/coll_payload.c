@@ -104,6 +104,11 @@ int coll_payload_merge(cJSON *dst, const cJSON *src, const char *key, err_t *err
             return err && err->code ? err->code : ERR_NOMEM;
     }
     cJSON_ArrayForEach(it, src) {
+        /* Qdrant's set_payload merge: a null value removes the key */
+        if (cJSON_IsNull(it)) {
+            cJSON_DeleteItemFromObjectCaseSensitive(dst, it->string);
+            continue;
+        }
         cJSON *copy = cJSON_Duplicate(it, 1);
         if (copy == NULL)
             return ERR_NOMEM;

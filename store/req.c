@@ -63,6 +63,16 @@ static int dense_parse(const cJSON *arr, float **out, uint32_t *dim, const char 
     return ERR_OK;
 }
 
+/* Qdrant's Document / Image / InferenceObject: {"text"|"image"|"object",
+ * "model", ...}.  "model" is required there, which tells them apart from
+ * a map of named vectors that happens to use "text" or "image" as names. */
+static bool is_inference(const cJSON *o)
+{
+    return cJSON_IsObject(o) && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "model")) &&
+           (cJSON_HasObjectItem(o, "text") || cJSON_HasObjectItem(o, "image") ||
+            cJSON_HasObjectItem(o, "object"));
+}
+
 static int vec_add(op_point_t *p, const char *name, const cJSON *arr, const char *where,
                    err_t *err)
 {
@@ -73,8 +83,7 @@ static int vec_add(op_point_t *p, const char *name, const cJSON *arr, const char
     if (cJSON_IsObject(arr)) {
         if (cJSON_HasObjectItem(arr, "indices"))
             return err_set(err, ERR_UNSUPPORTED, "%s: sparse vectors are not supported", where);
-        if (cJSON_HasObjectItem(arr, "text") || cJSON_HasObjectItem(arr, "image") ||
-            cJSON_HasObjectItem(arr, "object"))
+        if (is_inference(arr))
             return err_set(err, ERR_UNSUPPORTED,
                            "%s: inference objects (text/image/object) are not supported yet", where);
     }
@@ -98,8 +107,7 @@ int req_vector_parse(const cJSON *v, op_point_t *p, const char *where, err_t *er
     if (!cJSON_IsObject(v))
         return err_set(err, ERR_INVALID, "%s: expected a list of numbers or a map of named vectors",
                        where);
-    if (cJSON_HasObjectItem(v, "text") || cJSON_HasObjectItem(v, "image") ||
-        cJSON_HasObjectItem(v, "object"))
+    if (is_inference(v))
         return err_set(err, ERR_UNSUPPORTED,
                        "%s: inference objects (text/image/object) are not supported yet", where);
     cJSON_ArrayForEach(it, v) {
