@@ -118,3 +118,53 @@ test('collectionExists is true for an alias, as getCollection through it is', as
     assert.deepEqual(await client.collectionExists(alias), { exists: false });
     await client.deleteCollection(name);
 });
+
+test('an alias switch while a query loop runs: no query fails, answers move to the new collection', async () => {
+    // old: every point's payload says "old"; new: "new" (the migration story)
+    const mk = async (tag) => {
+        const name = uniqueName(`switch_${tag}`);
+        await client.createCollection(name, { vectors: { size: 2, distance: 'Dot' } });
+        await client.upsert(name, {
+            wait: true,
+            points: Array.from({ length: 50 }, (_, i) => ({ id: i, vector: [1, i / 50], payload: { tag } })),
+        });
+        return name;
+    };
+    const oldC = await mk('old');
+    const newC = await mk('new');
+    const alias = uniqueName('switch_alias');
+    await client.updateCollectionAliases({ actions: [{ create_alias: { collection_name: oldC, alias_name: alias } }] });
+
+    let stop = false;
+    const seen = { old: 0, new: 0 };
+    const failures = [];
+    const loop = async () => {
+        while (!stop) {
+            try {
+                const r = await client.query(alias, { query: [1, 0.5], limit: 3, with_payload: true });
+                assert.equal(r.points.length, 3);
+                const tags = new Set(r.points.map((p) => p.payload.tag));
+                assert.equal(tags.size, 1, 'one answer never mixes collections');
+                seen[[...tags][0]] += 1;
+            } catch (e) {
+                failures.push(e);
+            }
+        }
+    };
+    const loops = [loop(), loop(), loop()];
+    await new Promise((r) => setTimeout(r, 300));
+    // the switch: one atomic batch of alias actions
+    await client.updateCollectionAliases({
+        actions: [
+            { delete_alias: { alias_name: alias } },
+            { create_alias: { collection_name: newC, alias_name: alias } },
+        ],
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    stop = true;
+    await Promise.all(loops);
+    assert.deepEqual(failures, [], `queries failed during the switch: ${failures.map(String).join('; ')}`);
+    assert.ok(seen.old > 0 && seen.new > 0, `queries ran on both sides of the switch: ${JSON.stringify(seen)}`);
+    const after = await client.query(alias, { query: [1, 0.5], limit: 1, with_payload: true });
+    assert.equal(after.points[0].payload.tag, 'new');
+});
