@@ -10,6 +10,8 @@
  */
 #include "api_internal.h"
 
+#include "store/req.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,22 +51,6 @@ int api_status_of(int code)
     case ERR_FULL: return 507;
     default: return 500;
     }
-}
-
-int api_fields_check(const cJSON *obj, const char *const *allowed, const char *where, err_t *err)
-{
-    const cJSON *it;
-    if (!cJSON_IsObject(obj))
-        return err_set(err, ERR_INVALID, "%s: expected a JSON object", *where ? where : "body");
-    cJSON_ArrayForEach(it, obj) {
-        const char *const *a = allowed;
-        while (*a && strcmp(*a, it->string) != 0)
-            a++;
-        if (*a == NULL)
-            return err_set(err, ERR_INVALID, "%s%sunknown field \"%s\"", where, *where ? ": " : "",
-                           it->string);
-    }
-    return ERR_OK;
 }
 
 int api_uint_field(const cJSON *obj, const char *key, size_t dflt, size_t min, size_t *out,
@@ -156,7 +142,7 @@ static int h_collection_exists(api_ctx_t *x, cJSON **result, err_t *err)
 static int h_aliases_update(api_ctx_t *x, cJSON **result, err_t *err)
 {
     static const char *const fields[] = { "actions", NULL };
-    int rc = api_fields_check(x->body, fields, "", err);
+    int rc = req_fields_check(x->body, fields, "", err);
     if (rc == ERR_OK)
         rc = catalog_aliases_update(x->a->cat, x->body, err);
     if (rc == ERR_OK)

@@ -63,9 +63,6 @@ int api_coll_acquire(api_ctx_t *x, catalog_handle_t **h, err_t *err);
 /* Compile body's optional "filter" (NULL when absent). */
 int api_filter_field(const cJSON *body, filter_t **f, err_t *err);
 
-/* Check obj's keys against a NULL-terminated list (ERR_INVALID naming the
- * unknown one). */
-int api_fields_check(const cJSON *obj, const char *const *allowed, const char *where, err_t *err);
 
 /* Optional unsigned integer field with a default. */
 int api_uint_field(const cJSON *obj, const char *key, size_t dflt, size_t min, size_t *out,

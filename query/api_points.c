@@ -151,7 +151,7 @@ int api_points_batch(api_ctx_t *x, cJSON **result, err_t *err)
     catalog_handle_t *h;
     op_t *parsed = NULL;
     size_t n = 0, total;
-    int rc = api_fields_check(x->body, fields, "", err);
+    int rc = req_fields_check(x->body, fields, "", err);
 
     if (rc != ERR_OK)
         return rc;
@@ -234,7 +234,7 @@ int api_points_retrieve(api_ctx_t *x, cJSON **result, err_t *err)
     coll_sel_t sel;
     ptid_t *ids = NULL;
     size_t n = 0;
-    int rc = api_fields_check(x->body, fields, "", err);
+    int rc = req_fields_check(x->body, fields, "", err);
 
     if (rc == ERR_OK)
         rc = ids_parse(cJSON_GetObjectItemCaseSensitive(x->body, "ids"), &ids, &n, "ids", err);
@@ -297,7 +297,7 @@ static int order_by_parse(const cJSON *ob, coll_scroll_req_t *req, err_t *err)
         req->order_by = ob->valuestring;
         return ERR_OK;
     }
-    int rc = api_fields_check(ob, fields, "order_by", err);
+    int rc = req_fields_check(ob, fields, "order_by", err);
     if (rc != ERR_OK)
         return rc;
     const cJSON *k = cJSON_GetObjectItemCaseSensitive(ob, "key");
@@ -336,7 +336,7 @@ int api_points_scroll(api_ctx_t *x, cJSON **result, err_t *err)
     coll_sel_t sel = { 0 };
     filter_t *f = NULL;
     cJSON *pts = NULL, *next = NULL;
-    int rc = api_fields_check(body, fields, "", err);
+    int rc = req_fields_check(body, fields, "", err);
 
     if (rc == ERR_OK)
         rc = api_uint_field(body, "limit", 10, 1, &req.limit, err);
@@ -377,7 +377,7 @@ int api_points_count(api_ctx_t *x, cJSON **result, err_t *err)
     catalog_handle_t *h;
     filter_t *f = NULL;
     size_t n = 0;
-    int rc = api_fields_check(body, fields, "", err);
+    int rc = req_fields_check(body, fields, "", err);
 
     const cJSON *exact = cJSON_GetObjectItemCaseSensitive(body, "exact");
     if (rc == ERR_OK && exact != NULL && !cJSON_IsBool(exact) && !cJSON_IsNull(exact))

@@ -12,6 +12,8 @@
  */
 #include "api_internal.h"
 
+#include "store/req.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,7 +86,7 @@ static int params_parse(const cJSON *p, err_t *err)
                                           "acorn", "idf", NULL };
     if (p == NULL || cJSON_IsNull(p))
         return ERR_OK;
-    int rc = api_fields_check(p, fields, "params", err);
+    int rc = req_fields_check(p, fields, "params", err);
     const cJSON *ef = cJSON_GetObjectItemCaseSensitive(p, "hnsw_ef");
     const cJSON *ex = cJSON_GetObjectItemCaseSensitive(p, "exact");
     if (rc == ERR_OK && ef && !cJSON_IsNull(ef) && (!cJSON_IsNumber(ef) || ef->valuedouble < 1))
@@ -159,7 +161,7 @@ static int search_parse(const cJSON *b, qspec_t *q, err_t *err)
                                           "with_payload", "with_vector", "score_threshold",
                                           "shard_key", NULL };
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(b, "vector");
-    int rc = api_fields_check(b, fields, "", err);
+    int rc = req_fields_check(b, fields, "", err);
 
     if (rc != ERR_OK)
         return rc;
@@ -200,7 +202,7 @@ static int fusion_parse(const cJSON *in, qspec_t *q, err_t *err)
     q->fusion = FUSION_RRF;
     if (cJSON_IsNull(rrf))
         return ERR_OK;
-    int rc = api_fields_check(rrf, fields, "query.rrf", err);
+    int rc = req_fields_check(rrf, fields, "query.rrf", err);
     size_t k;
     if (rc == ERR_OK)
         rc = api_uint_field(rrf, "k", RRF_DEFAULT_K, 1, &k, err);
@@ -285,7 +287,7 @@ static int prefetch_parse(const cJSON *pf, qspec_t *q, int depth, err_t *err)
     for (size_t i = 0; i < n && it != NULL; i++, it = it->next) {
         char where[32];
         snprintf(where, sizeof(where), "prefetch[%zu]", i);
-        int rc = api_fields_check(it, fields, where, err);
+        int rc = req_fields_check(it, fields, where, err);
         q->n_pf++;
         if (rc == ERR_OK)
             rc = query_parse_level(it, &q->pf[i], q->fjson, depth + 1, err);
@@ -333,7 +335,7 @@ static int query_parse(const cJSON *b, qspec_t *q, err_t *err)
     static const char *const fields[] = { "shard_key", "prefetch", "query", "using", "filter",
                                           "params", "score_threshold", "limit", "offset",
                                           "with_vector", "with_payload", "lookup_from", NULL };
-    int rc = api_fields_check(b, fields, "", err);
+    int rc = req_fields_check(b, fields, "", err);
     return rc == ERR_OK ? query_parse_level(b, q, NULL, 0, err) : rc;
 }
 
@@ -621,7 +623,7 @@ static int search_like(api_ctx_t *x, qparse_fn parse, bool batch, bool wrap, cJS
     }
     const cJSON *searches = cJSON_GetObjectItemCaseSensitive(x->body, "searches"), *it;
     static const char *const fields[] = { "searches", NULL };
-    if ((rc = api_fields_check(x->body, fields, "", err)) != ERR_OK || !cJSON_IsArray(searches)) {
+    if ((rc = req_fields_check(x->body, fields, "", err)) != ERR_OK || !cJSON_IsArray(searches)) {
         catalog_release(h);
         return rc != ERR_OK ? rc : err_set(err, ERR_INVALID, "searches: expected a list");
     }
@@ -725,7 +727,7 @@ static int groups_parse(const cJSON *b, qspec_t *q, char **key, size_t *size, er
                                           "group_size", "limit", "with_lookup", NULL };
     const cJSON *gb = cJSON_GetObjectItemCaseSensitive(b, "group_by");
     const cJSON *wl = cJSON_GetObjectItemCaseSensitive(b, "with_lookup");
-    int rc = api_fields_check(b, fields, "", err);
+    int rc = req_fields_check(b, fields, "", err);
 
     if (rc != ERR_OK)
         return rc;

@@ -13,11 +13,12 @@
 
 #include "ptid.h"
 
-/* Is every key of obj in the NULL-terminated list? */
-static int check_fields(const cJSON *obj, const char *const *allowed, const char *where,
-                        err_t *err)
+int req_fields_check(const cJSON *obj, const char *const *allowed, const char *where, err_t *err)
 {
     const cJSON *it;
+
+    if (!cJSON_IsObject(obj))
+        return err_set(err, ERR_INVALID, "%s: expected a JSON object", *where ? where : "body");
     cJSON_ArrayForEach(it, obj) {
         const char *const *a = allowed;
         while (*a && strcmp(*a, it->string) != 0)
@@ -139,7 +140,7 @@ int req_point_parse(const cJSON *pt, op_t *op, const char *where, err_t *err)
 
     if (!cJSON_IsObject(pt))
         return err_set(err, ERR_INVALID, "%s: expected a point object", where);
-    rc = check_fields(pt, fields, where, err);
+    rc = req_fields_check(pt, fields, where, err);
     if (rc != ERR_OK)
         return rc;
     p = op_point_add(op);
@@ -199,7 +200,7 @@ static int batch_parse(const cJSON *b, op_t *op, err_t *err)
 
     if (!cJSON_IsObject(b))
         return err_set(err, ERR_INVALID, "batch: expected an object");
-    if ((rc = check_fields(b, fields, "batch", err)) != ERR_OK)
+    if ((rc = req_fields_check(b, fields, "batch", err)) != ERR_OK)
         return rc;
     if (!cJSON_IsArray(ids))
         return err_set(err, ERR_INVALID, "batch.ids: expected a list of point ids");
@@ -248,7 +249,7 @@ int req_upsert_parse(const cJSON *body, op_t *op, err_t *err)
     op->type = OP_UPSERT;
     if (!cJSON_IsObject(body))
         return err_set(err, ERR_INVALID, "request body must be a JSON object");
-    if ((rc = check_fields(body, fields, "", err)) != ERR_OK || (rc = no_shard_key(body, err)) != ERR_OK)
+    if ((rc = req_fields_check(body, fields, "", err)) != ERR_OK || (rc = no_shard_key(body, err)) != ERR_OK)
         return rc;
     if ((pts != NULL) == (batch != NULL))
         return err_set(err, ERR_INVALID, "expected exactly one of \"points\" or \"batch\"");
@@ -308,7 +309,7 @@ static int selector_body(const cJSON *body, int type, op_t *op, err_t *err)
     op->type = (uint8_t)type;
     if (!cJSON_IsObject(body))
         return err_set(err, ERR_INVALID, "request body must be a JSON object");
-    if ((rc = check_fields(body, fields, "", err)) != ERR_OK)
+    if ((rc = req_fields_check(body, fields, "", err)) != ERR_OK)
         return rc;
     return selector(body, op, true, err);
 }
@@ -332,7 +333,7 @@ int req_set_payload_parse(const cJSON *body, bool overwrite, op_t *op, err_t *er
     op->type = overwrite ? OP_OVERWRITE_PAYLOAD : OP_SET_PAYLOAD;
     if (!cJSON_IsObject(body))
         return err_set(err, ERR_INVALID, "request body must be a JSON object");
-    if ((rc = check_fields(body, fields, "", err)) != ERR_OK)
+    if ((rc = req_fields_check(body, fields, "", err)) != ERR_OK)
         return rc;
     const cJSON *pl = cJSON_GetObjectItemCaseSensitive(body, "payload");
     if (pl == NULL || cJSON_IsNull(pl))
@@ -376,7 +377,7 @@ int req_delete_payload_parse(const cJSON *body, op_t *op, err_t *err)
     op->type = OP_DELETE_PAYLOAD;
     if (!cJSON_IsObject(body))
         return err_set(err, ERR_INVALID, "request body must be a JSON object");
-    if ((rc = check_fields(body, fields, "", err)) != ERR_OK)
+    if ((rc = req_fields_check(body, fields, "", err)) != ERR_OK)
         return rc;
     if ((rc = names(cJSON_GetObjectItemCaseSensitive(body, "keys"), op, "keys", err)) != ERR_OK)
         return rc;
@@ -394,7 +395,7 @@ int req_update_vectors_parse(const cJSON *body, op_t *op, err_t *err)
     op->type = OP_UPDATE_VECTORS;
     if (!cJSON_IsObject(body))
         return err_set(err, ERR_INVALID, "request body must be a JSON object");
-    if ((rc = check_fields(body, fields, "", err)) != ERR_OK || (rc = no_shard_key(body, err)) != ERR_OK)
+    if ((rc = req_fields_check(body, fields, "", err)) != ERR_OK || (rc = no_shard_key(body, err)) != ERR_OK)
         return rc;
     if (!cJSON_IsArray(pts) || cJSON_GetArraySize(pts) == 0)
         return err_set(err, ERR_INVALID, "points: expected a non-empty list of {id, vector}");
@@ -406,7 +407,7 @@ int req_update_vectors_parse(const cJSON *body, op_t *op, err_t *err)
         /* check_fields walks members by name: an array would crash it */
         if (!cJSON_IsObject(pt))
             return err_set(err, ERR_INVALID, "%s: expected {\"id\", \"vector\"}", w);
-        if ((rc = check_fields(pt, pfields, w, err)) != ERR_OK)
+        if ((rc = req_fields_check(pt, pfields, w, err)) != ERR_OK)
             return rc;
         op_point_t *p = op_point_add(op);
         if (p == NULL)
@@ -430,7 +431,7 @@ int req_delete_vectors_parse(const cJSON *body, op_t *op, err_t *err)
     op->type = OP_DELETE_VECTORS;
     if (!cJSON_IsObject(body))
         return err_set(err, ERR_INVALID, "request body must be a JSON object");
-    if ((rc = check_fields(body, fields, "", err)) != ERR_OK)
+    if ((rc = req_fields_check(body, fields, "", err)) != ERR_OK)
         return rc;
     if ((rc = names(cJSON_GetObjectItemCaseSensitive(body, "vector"), op, "vector", err)) != ERR_OK)
         return rc;

@@ -20,6 +20,10 @@
 #include "err.h"
 #include "op.h"
 
+/* ERR_INVALID unless obj is an object whose keys are all in the
+ * NULL-terminated list allowed; the message names where and the key. */
+int req_fields_check(const cJSON *obj, const char *const *allowed, const char *where, err_t *err);
+
 /* PointInsertOperations: {"points": [PointStruct]} or {"batch": {ids,
  * vectors, payloads}}, with update_mode and update_filter. */
 int req_upsert_parse(const cJSON *body, op_t *op, err_t *err);
