@@ -55,7 +55,7 @@ e2e: $(BIN)/veclog
 	@VECLOG_BIN=$(BIN)/veclog bash scripts/e2e.sh
 
 unit: $(TEST_BIN) $(BIN)/veclog
-	@VECLOG_BIN=$(BIN)/veclog scripts/run-tests.sh $(TEST_BIN) scripts/readme-tour.sh
+	@VECLOG_BIN=$(BIN)/veclog scripts/run-tests.sh $(TEST_BIN) scripts/readme-tour.sh tests/kafka_kcat.sh
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/bin OPT=-O1 \

@@ -36,6 +36,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,8 @@ enum ktype { KT_STR, KT_BOOL, KT_UINT, KT_DOUBLE, KT_ENUM, KT_LIST, KT_MAP };
 #define F_NULLABLE 0x1u /* null (YAML) or empty (env) means "use the default" */
 #define F_SECRET   0x2u /* never echoed: masked by dump, not quoted in errors */
 #define F_TOPIC    0x4u /* value(s) must be legal Kafka topic names */
+#define F_PATTERN  0x8u /* with F_TOPIC: "^..." is a regular expression instead */
+#define F_ROUTES   0x10u /* map: topic name -> comma-separated collection names */
 
 struct key {
     const char *path;
@@ -106,8 +109,8 @@ static const char *const offset_resets[] = {"earliest", "latest", NULL};
 #define K_LIST(p, f, n, fl, d, dc) \
     {.path = p, .type = KT_LIST, .flags = fl, .off = OFF(f, IS(f, char **)), \
      .noff = OFF(n, IS(n, size_t)), .dflt = d, .doc = dc}
-#define K_MAP(p, f, n, dc) \
-    {.path = p, .type = KT_MAP, .flags = F_NULLABLE, .off = OFF(f, IS(f, config_kv_t *)), \
+#define K_MAP(p, f, n, fl, dc) \
+    {.path = p, .type = KT_MAP, .flags = F_NULLABLE | (fl), .off = OFF(f, IS(f, config_kv_t *)), \
      .noff = OFF(n, IS(n, size_t)), .doc = dc}
 
 /* Keys of one section must be contiguous: config_dump opens each section
@@ -173,15 +176,17 @@ static const struct key keys[] = {
 
     K_STR("kafka.brokers", kafka.brokers, F_NULLABLE, NULL,
           "host:port,...; null = embedded development broker"),
-    K_LIST("kafka.topics", kafka.topics, kafka.n_topics, F_TOPIC, "veclog",
-           "topics consumed; a list or one comma-separated string"),
+    K_LIST("kafka.topics", kafka.topics, kafka.n_topics, F_TOPIC | F_PATTERN, "veclog",
+           "topics consumed (names, or ^regex patterns); a list or one comma-separated string"),
     K_STR("kafka.group_id", kafka.group_id, 0, "veclog", "consumer group"),
     K_SENUM("kafka.auto_offset_reset", kafka.auto_offset_reset, "earliest", offset_resets,
             "where a new group starts: earliest or latest"),
     K_UINT("kafka.batch_size", kafka.batch_size, 0, "1000", 1, BATCH_MAX, "max messages per poll batch"),
     K_UINT("kafka.batch_timeout_ms", kafka.batch_timeout_ms, 0, "100", 0, MS_MAX,
            "longest wait to fill a batch, ms"),
-    K_MAP("kafka.properties", kafka.properties, kafka.n_properties,
+    K_MAP("kafka.routes", kafka.routes, kafka.n_routes, F_ROUTES,
+          "topic -> collections its messages are applied to (comma-separated)"),
+    K_MAP("kafka.properties", kafka.properties, kafka.n_properties, 0,
           "librdkafka properties, passed through as strings"),
 
     K_STR("dlq.topic", dlq.topic, F_TOPIC, "veclog-dlq", "dead-letter topic for unusable messages"),
@@ -432,6 +437,30 @@ static bool topic_valid(const char *t)
     return strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
 }
 
+/* A subscription pattern as librdkafka takes it: "^" then a POSIX
+ * extended regular expression. */
+static bool pattern_valid(const char *t)
+{
+    regex_t re;
+
+    if (t[0] != '^' || regcomp(&re, t, REG_EXTENDED | REG_NOSUB) != 0)
+        return false;
+    regfree(&re);
+    return true;
+}
+
+static bool pattern_match(const char *pattern, const char *topic)
+{
+    regex_t re;
+    bool m;
+
+    if (regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB) != 0)
+        return false;
+    m = regexec(&re, topic, 0, NULL, 0) == 0;
+    regfree(&re);
+    return m;
+}
+
 static int check_str(const struct key *k, const char *v, const struct src *s, err_t *err)
 {
     char shown[SHOW_LEN];
@@ -440,6 +469,12 @@ static int check_str(const struct key *k, const char *v, const struct src *s, er
         return bad(err, s, k->path, "is not valid UTF-8");
     if (*v == '\0')
         return bad(err, s, k->path, "must not be empty");
+    if ((k->flags & F_PATTERN) && v[0] == '^') {
+        if (!pattern_valid(v))
+            return bad(err, s, k->path, "%s is not a valid regular expression (POSIX extended)",
+                       show(v, shown));
+        return ERR_OK;
+    }
     if ((k->flags & F_TOPIC) && !topic_valid(v))
         return bad(err, s, k->path, "%s is not a valid Kafka topic name "
                    "(1..249 of a-z A-Z 0-9 . _ -)", show(v, shown));
@@ -621,22 +656,63 @@ out:
     return rc;
 }
 
+/* A route's value, "a, b" -> "a,b" in *out (malloc'd): every item
+ * non-empty, blanks around items dropped. */
+static int route_value(const struct key *k, const char *name, const char *value,
+                       const struct src *s, char **out, err_t *err)
+{
+    char *buf = malloc(strlen(value) + 1), *o = buf;
+    const char *p = value;
+
+    if (buf == NULL)
+        return nomem(err);
+    for (size_t item = 1;; item++) {
+        const char *comma = strchr(p, ','), *end = comma ? comma : p + strlen(p);
+        while (p < end && isspace((unsigned char)*p))
+            p++;
+        while (end > p && isspace((unsigned char)end[-1]))
+            end--;
+        if (end == p) {
+            free(buf);
+            return bad(err, s, k->path, "%s: collection %zu is empty (give a comma-separated "
+                       "list of collection names)", name, item);
+        }
+        memcpy(o, p, (size_t)(end - p));
+        o += end - p;
+        if (comma == NULL)
+            break;
+        *o++ = ',';
+        p = comma + 1;
+    }
+    *o = '\0';
+    *out = buf;
+    return ERR_OK;
+}
+
 /* Insert, replace or (value NULL) remove one entry, keeping file order. */
 static int map_put(config_t *c, const struct key *k, const char *name, const char *value,
                    const struct src *s, err_t *err)
 {
     config_kv_t **slot = field(c, k->off), *kv;
     size_t *count = field(c, k->noff), i;
-    char *kcopy = NULL, *vcopy = NULL;
+    char *kcopy = NULL, *vcopy = NULL, shown[SHOW_LEN];
 
     if (*name == '\0' || !utf8_valid((const unsigned char *)name))
         return bad(err, s, k->path, "property names must be non-empty UTF-8");
     if (value != NULL && !utf8_valid((const unsigned char *)value))
         return bad(err, s, k->path, "value of %s is not valid UTF-8", name);
+    if ((k->flags & F_ROUTES) && !topic_valid(name))
+        return bad(err, s, k->path, "%s is not a valid Kafka topic name "
+                   "(1..249 of a-z A-Z 0-9 . _ -)", show(name, shown));
     for (i = 0; i < *count && strcmp((*slot)[i].key, name) != 0; i++)
         ;
-    if (value != NULL && (vcopy = strdup(value)) == NULL)
+    if (value != NULL && (k->flags & F_ROUTES)) {
+        int rc = route_value(k, name, value, s, &vcopy, err);
+        if (rc != ERR_OK)
+            return rc;
+    } else if (value != NULL && (vcopy = strdup(value)) == NULL) {
         return nomem(err);
+    }
     if (i < *count) {
         free((*slot)[i].value);
         if (vcopy != NULL) {
@@ -813,6 +889,44 @@ static int apply_seq(const struct walk *w, const struct key *k, yaml_node_t *seq
     return rc;
 }
 
+/* A route given as a YAML list of collections: joined with commas. */
+static int apply_route_seq(const struct walk *w, const struct key *k, const char *name,
+                           yaml_node_t *seq)
+{
+    size_t n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start), i, len = 1;
+    struct src s = node_src(w, seq);
+    char *joined;
+    int rc = ERR_OK;
+
+    for (i = 0; i < n; i++) {
+        yaml_node_t *item = yaml_document_get_node(w->doc, seq->data.sequence.items.start[i]);
+        if (item->type != YAML_SCALAR_NODE || node_is_null(item)) {
+            s = node_src(w, item);
+            return bad(w->err, &s, k->path, "%s: item %zu must be a collection name, got %s", name,
+                       i + 1, node_is_null(item) ? "null" : node_kind(item));
+        }
+        len += item->data.scalar.length + 1;
+    }
+    if (n == 0)
+        return bad(w->err, &s, k->path, "%s: must list at least one collection", name);
+    if ((joined = calloc(1, len)) == NULL)
+        return nomem(w->err);
+    for (i = 0; i < n && rc == ERR_OK; i++) {
+        yaml_node_t *item = yaml_document_get_node(w->doc, seq->data.sequence.items.start[i]);
+        const char *text;
+        if ((rc = scalar_text(w, item, k->path, &text)) == ERR_OK) {
+            if (strchr(text, ',') != NULL || *text == '\0')
+                rc = bad(w->err, &s, k->path, "%s: item %zu is not a collection name", name, i + 1);
+            strcat(joined, i ? "," : "");
+            strcat(joined, text);
+        }
+    }
+    if (rc == ERR_OK)
+        rc = map_put(w->cfg, k, name, joined, &s, w->err);
+    free(joined);
+    return rc;
+}
+
 /* Entries of a pass-through map: scalar values kept as written (so
  * `enable.auto.commit: false` gives "false"), null removes an entry. */
 static int apply_map(const struct walk *w, const struct key *k, yaml_node_t *map)
@@ -829,7 +943,9 @@ static int apply_map(const struct walk *w, const struct key *k, yaml_node_t *map
         if ((rc = pair_key(w, map, pair, k->path, false, &name)) != ERR_OK)
             break;
         snprintf(path, sizeof(path), "%s.%s", k->path, name);
-        if (vn->type != YAML_SCALAR_NODE)
+        if (vn->type == YAML_SEQUENCE_NODE && (k->flags & F_ROUTES))
+            rc = apply_route_seq(w, k, name, vn);
+        else if (vn->type != YAML_SCALAR_NODE)
             rc = bad(w->err, &s, path, "expected a scalar value, got %s", node_kind(vn));
         else if (node_is_null(vn) || (rc = scalar_text(w, vn, path, &value)) == ERR_OK)
             rc = map_put(w->cfg, k, name, value, &s, w->err);
@@ -1027,7 +1143,7 @@ static int env_map_entry(config_t *c, const struct key *k, const char *rest, con
     char name[PATH_LEN], *p;
 
     snprintf(name, sizeof(name), "%s", rest);
-    for (p = name; *p != '\0'; p++)
+    for (p = name; *p != '\0' && !(k->flags & F_ROUTES); p++)
         if (*p == '_')
             *p = '.';
     return map_put(c, k, name, *value ? value : NULL, s, err);
@@ -1072,14 +1188,33 @@ static int load_env(config_t *c, char *const *envp, err_t *err)
 /* --------------------------------------------------------------- load */
 
 /* Checks that span keys, after all layers are applied. */
+/* The entry of kafka.topics that names or matches topic, or NULL. */
+static const char *topic_consumed(const config_t *c, const char *topic)
+{
+    for (size_t i = 0; i < c->kafka.n_topics; i++) {
+        const char *t = c->kafka.topics[i];
+        if (t[0] == '^' ? pattern_match(t, topic) : strcmp(t, topic) == 0)
+            return t;
+    }
+    return NULL;
+}
+
 static int check_whole(const config_t *c, err_t *err)
 {
+    const char *by = topic_consumed(c, c->dlq.topic);
     size_t i;
 
-    for (i = 0; i < c->kafka.n_topics; i++) {
-        if (strcmp(c->kafka.topics[i], c->dlq.topic) == 0)
-            return err_set(err, ERR_INVALID, "config: dlq.topic: \"%s\" is also in kafka.topics; "
-                           "veclog would consume its own dead letters", c->dlq.topic);
+    if (by != NULL && by[0] == '^')
+        return err_set(err, ERR_INVALID, "config: dlq.topic: \"%s\" is matched by kafka.topics "
+                       "pattern \"%s\"; veclog would consume its own dead letters",
+                       c->dlq.topic, by);
+    if (by != NULL)
+        return err_set(err, ERR_INVALID, "config: dlq.topic: \"%s\" is also in kafka.topics; "
+                       "veclog would consume its own dead letters", c->dlq.topic);
+    for (i = 0; i < c->kafka.n_routes; i++) {
+        if (topic_consumed(c, c->kafka.routes[i].key) == NULL)
+            return err_set(err, ERR_INVALID, "config: kafka.routes: topic \"%s\" is not in (or "
+                           "matched by) kafka.topics", c->kafka.routes[i].key);
     }
     return ERR_OK;
 }

@@ -82,12 +82,16 @@ typedef struct config {
     } service;
     struct {
         char *brokers;                /* NULL = start the embedded development broker */
-        char **topics;                /* at least one; legal Kafka topic names */
+        char **topics;                /* at least one; legal Kafka topic names, or "^regex"
+                                       * subscription patterns (POSIX extended) */
         size_t n_topics;
         char *group_id;               /* veclog */
         char *auto_offset_reset;      /* earliest|latest, default earliest */
         uint32_t batch_size;          /* max messages per poll batch, 1000, >= 1 */
         uint32_t batch_timeout_ms;    /* 100 */
+        config_kv_t *routes;          /* topic name -> "coll1,coll2" (trimmed, no empty item);
+                                       * every topic is consumed (in or matched by topics) */
+        size_t n_routes;
         config_kv_t *properties;      /* librdkafka properties, passed through unchecked */
         size_t n_properties;
     } kafka;

@@ -8,8 +8,11 @@
  *
  * Start-up order for serve: configuration (any error stops here, naming
  * the key), storage recovery (every collection replays its WAL tail), the
- * embedded broker when no kafka.brokers is set; then it runs until SIGINT
- * or SIGTERM and shuts down cleanly (every collection checkpoints).
+ * HTTP node, the embedded broker when no kafka.brokers is set (with the
+ * configured topics and the dead-letter topic created on it), Kafka
+ * ingest; then it runs until SIGINT or SIGTERM and shuts down in reverse:
+ * ingest first (it finishes its batch and commits), then the HTTP node,
+ * the broker, and storage last (every collection checkpoints).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -22,6 +25,7 @@
 
 #include "cmd/config.h"
 #include "ingest/broker.h"
+#include "ingest/ingest.h"
 #include "query/api.h"
 #include "query/http.h"
 #include "store/catalog.h"
@@ -156,12 +160,72 @@ static int serve_http(const config_t *cfg, catalog_t *cat, api_t **api, http_t *
     return 0;
 }
 
+/* config_kv_t pairs as the NULL-terminated "name", "value", ... array
+ * the Kafka modules take; the strings stay owned by cfg. */
+static const char **kv_pairs(const config_kv_t *kv, size_t n)
+{
+    const char **a = calloc(2 * n + 2, sizeof(char *));
+    for (size_t i = 0; a != NULL && i < n; i++) {
+        a[2 * i] = kv[i].key;
+        a[2 * i + 1] = kv[i].value;
+    }
+    return a;
+}
+
+/* Topics (not patterns) and the dead-letter topic on the embedded broker. */
+static void broker_topics(const config_t *cfg, broker_t *broker)
+{
+    err_t err;
+
+    for (size_t i = 0; i <= cfg->kafka.n_topics; i++) {
+        const char *t = i < cfg->kafka.n_topics ? cfg->kafka.topics[i] : cfg->dlq.topic;
+        if (t[0] != '^' && broker_topic_create(broker, t, 1, &err) != ERR_OK)
+            log_warn("veclog", "embedded broker: %s", err.msg);
+    }
+}
+
+static int serve_ingest(const config_t *cfg, catalog_t *cat, broker_t *broker, ingest_t **out)
+{
+    const char **props = kv_pairs(cfg->kafka.properties, cfg->kafka.n_properties);
+    const char **routes = kv_pairs(cfg->kafka.routes, cfg->kafka.n_routes);
+    ingest_opts_t o = {
+        .brokers = broker ? broker_bootstraps(broker) : cfg->kafka.brokers,
+        .group_id = cfg->kafka.group_id,
+        .topics = (const char *const *)cfg->kafka.topics,
+        .n_topics = cfg->kafka.n_topics,
+        .auto_offset_reset = cfg->kafka.auto_offset_reset,
+        .batch_size = cfg->kafka.batch_size,
+        .batch_timeout_ms = cfg->kafka.batch_timeout_ms,
+        .routes = routes,
+        .properties = props,
+        .dlq_topic = cfg->dlq.topic,
+        .max_message_bytes = (size_t)cfg->service.max_request_size_mb << 20,
+    };
+    err_t err;
+    int rc = 0;
+
+    if (props == NULL || routes == NULL) {
+        log_error("veclog", "kafka ingest: no memory");
+        rc = -1;
+    } else if (broker != NULL) {
+        broker_topics(cfg, broker);
+    }
+    if (rc == 0 && ingest_start(cat, &o, out, &err) != ERR_OK) {
+        log_error("veclog", "%s", err.msg);
+        rc = -1;
+    }
+    free(props);
+    free(routes);
+    return rc;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     config_t cfg;
     catalog_opts_t copts;
     catalog_t *cat = NULL;
     broker_t *broker = NULL;
+    ingest_t *ingest = NULL;
     api_t *api = NULL;
     http_t *http = NULL;
     sigset_t set;
@@ -188,6 +252,8 @@ static int cmd_serve(int argc, char **argv)
         log_info("veclog", "no kafka.brokers configured: embedded development broker at "
                  "bootstrap.servers=%s", broker_bootstraps(broker));
     }
+    if (serve_ingest(&cfg, cat, broker, &ingest) != 0)
+        goto out;
     api_set_ready(api, true);
     log_info("veclog", "ready: http://%s:%u, storage %s", cfg.service.host, http_port(http),
              cfg.storage.storage_path);
@@ -195,6 +261,7 @@ static int cmd_serve(int argc, char **argv)
     log_info("veclog", "%s received: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     rc = 0;
 out:
+    ingest_stop(ingest);
     http_stop(http);
     api_free(api);
     broker_stop(broker);

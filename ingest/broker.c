@@ -79,6 +79,21 @@ int broker_set_up(broker_t *b, int broker_id, int up, err_t *err)
     return ERR_OK;
 }
 
+int broker_push_errors(broker_t *b, int api_key, int n, int kafka_err, err_t *err)
+{
+    rd_kafka_resp_err_t *errs;
+
+    if (n < 1 || api_key < 0)
+        return err_set(err, ERR_INVALID, "push errors: n >= 1 and a valid api key");
+    if ((errs = calloc((size_t)n, sizeof(*errs))) == NULL)
+        return err_set(err, ERR_NOMEM, "no memory");
+    for (int i = 0; i < n; i++)
+        errs[i] = (rd_kafka_resp_err_t)kafka_err;
+    rd_kafka_mock_push_request_errors_array(b->mc, (int16_t)api_key, (size_t)n, errs);
+    free(errs);
+    return ERR_OK;
+}
+
 void broker_stop(broker_t *b)
 {
     if (b == NULL)

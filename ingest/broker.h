@@ -29,6 +29,11 @@ int broker_topic_create(broker_t *b, const char *topic, int partitions, err_t *e
  * while down.  For outage tests. */
 int broker_set_up(broker_t *b, int broker_id, int up, err_t *err);
 
+/* Make the next n requests of Kafka API api_key (0 = Produce, 1 = Fetch,
+ * ...) fail with the Kafka error code kafka_err, whichever client sends
+ * them.  For outage tests. */
+int broker_push_errors(broker_t *b, int api_key, int n, int kafka_err, err_t *err);
+
 void broker_stop(broker_t *b);
 
 #endif

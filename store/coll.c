@@ -808,7 +808,8 @@ static int apply_compute(apply_t *a, err_t *err)
     return rc;
 }
 
-/* Write the changes, the applied seq and the source offset in one batch. */
+/* Write the changes, the applied seq and the source offsets in one batch
+ * (an op has at most one source per (topic, partition): op.h). */
 static int apply_persist(apply_t *a, err_t *err)
 {
     coll_t *c = a->c;
@@ -832,10 +833,10 @@ static int apply_persist(apply_t *a, err_t *err)
         rocksdb_writebatch_put(b, (const char *)key, kl, (const char *)r.p, r.len);
     }
     rocksdb_writebatch_put(b, KEY_APPLIED, strlen(KEY_APPLIED), (const char *)&a->seq, 8);
-    if (a->op->has_source) {
+    for (size_t i = 0; i < op_source_count(a->op); i++) {
         char key[300];
         size_t kl;
-        const op_source_t *src = &a->op->source;
+        const op_source_t *src = op_source_at(a->op, i);
         coll_src_t *cur = src_find(c, src->topic, src->partition);
         int64_t off = cur && cur->offset > src->offset ? cur->offset : src->offset;
         if (strlen(src->topic) < 250) {
@@ -898,8 +899,10 @@ static int apply_swap(apply_t *a, err_t *err)
     for (size_t i = 0; i < a->n && rc == ERR_OK; i++)
         if (a->ch[i].dirty)
             rc = apply_swap_one(c, &a->ch[i]);
-    if (rc == ERR_OK && a->op->has_source)
-        rc = src_set(c, a->op->source.topic, a->op->source.partition, a->op->source.offset);
+    for (size_t i = 0; i < op_source_count(a->op) && rc == ERR_OK; i++) {
+        const op_source_t *src = op_source_at(a->op, i);
+        rc = src_set(c, src->topic, src->partition, src->offset);
+    }
     pthread_rwlock_unlock(&c->lock);
     if (rc != ERR_OK)
         return err_set(err, ERR_NOMEM, "no memory applying %s", op_type_name(a->op->type));

@@ -12,7 +12,7 @@
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                "the WAL format stores floats little-endian as in memory");
 
-enum { F_SOURCE = 1, F_FILTER = 2, F_PAYLOAD = 4, F_KEY = 8 };
+enum { F_SOURCE = 1, F_FILTER = 2, F_PAYLOAD = 4, F_KEY = 8, F_MORE_SOURCES = 16 };
 enum { PF_PV = 1, PF_PAYLOAD = 2 };
 
 typedef struct wbuf {
@@ -87,20 +87,31 @@ static void encode_point(wbuf_t *b, const op_point_t *p)
     }
 }
 
+static void encode_source(wbuf_t *b, const op_source_t *s)
+{
+    wb_str16(b, s->topic);
+    wb_u32(b, (uint32_t)s->partition);
+    wb_u64(b, (uint64_t)s->offset);
+}
+
 int op_encode(const op_t *op, uint8_t **buf, size_t *len, err_t *err)
 {
     wbuf_t b = { 0 };
+    bool more = op->has_source && op->n_more_sources > 0;
     uint8_t flags = (uint8_t)((op->has_source ? F_SOURCE : 0) | (op->filter ? F_FILTER : 0) |
-                              (op->payload ? F_PAYLOAD : 0) | (op->key ? F_KEY : 0));
+                              (op->payload ? F_PAYLOAD : 0) | (op->key ? F_KEY : 0) |
+                              (more ? F_MORE_SOURCES : 0));
 
-    wb_u8(&b, 1);
+    wb_u8(&b, more ? 2 : 1);
     wb_u8(&b, op->type);
     wb_u8(&b, op->mode);
     wb_u8(&b, flags);
-    if (op->has_source) {
-        wb_str16(&b, op->source.topic);
-        wb_u32(&b, (uint32_t)op->source.partition);
-        wb_u64(&b, (uint64_t)op->source.offset);
+    if (op->has_source)
+        encode_source(&b, &op->source);
+    if (more) {
+        wb_u32(&b, op->n_more_sources);
+        for (uint32_t i = 0; i < op->n_more_sources; i++)
+            encode_source(&b, &op->more_sources[i]);
     }
     if (op->filter)
         wb_str32(&b, op->filter);
@@ -239,24 +250,59 @@ static void decode_point(rbuf_t *r, op_point_t *p)
         decode_vec(r, &p->vecs[i]);
 }
 
+static void decode_source(rbuf_t *r, op_source_t *s)
+{
+    s->topic = rb_str16(r);
+    s->partition = (int32_t)rb_uint32_t(r);
+    s->offset = (int64_t)rb_uint64_t(r);
+}
+
+/* Version 2's further sources: each at least 14 bytes, each (topic,
+ * partition) once, as op_source_add builds them. */
+static void decode_more_sources(rbuf_t *r, op_t *op)
+{
+    uint32_t n = rb_uint32_t(r);
+
+    if (r->bad || n == 0 || n > r->left / 14) {
+        r->bad = true;
+        return;
+    }
+    op->more_sources = calloc(n, sizeof(op_source_t));
+    r->bad = op->more_sources == NULL;
+    for (uint32_t i = 0; i < n && !r->bad; i++) {
+        op_source_t *s = &op->more_sources[i];
+        op->n_more_sources = i + 1; /* so op_clear frees a half-decoded topic */
+        decode_source(r, s);
+        for (size_t k = 0; k <= i && !r->bad; k++) {
+            const op_source_t *o = op_source_at(op, k);
+            if (o->partition == s->partition && strcmp(o->topic, s->topic) == 0)
+                r->bad = true;
+        }
+    }
+}
+
 static void decode_head(rbuf_t *r, op_t *op)
 {
     uint8_t version = rb_uint8_t(r), flags;
+    uint8_t known = F_SOURCE | F_FILTER | F_PAYLOAD | F_KEY | (version == 2 ? F_MORE_SOURCES : 0);
 
     op->type = rb_uint8_t(r);
     op->mode = rb_uint8_t(r);
     flags = rb_uint8_t(r);
-    if (version != 1 || op->type == 0 || op->type >= OP_TYPE_MAX || op->mode > OP_MODE_UPDATE_ONLY ||
-        (flags & ~(F_SOURCE | F_FILTER | F_PAYLOAD | F_KEY))) {
+    if ((version != 1 && version != 2) || op->type == 0 || op->type >= OP_TYPE_MAX ||
+        op->mode > OP_MODE_UPDATE_ONLY || (flags & ~known) ||
+        /* canonical: version 2 exactly when there are more sources */
+        (version == 2) != ((flags & F_MORE_SOURCES) != 0) ||
+        ((flags & F_MORE_SOURCES) && !(flags & F_SOURCE))) {
         r->bad = true;
         return;
     }
     if (flags & F_SOURCE) {
         op->has_source = true;
-        op->source.topic = rb_str16(r);
-        op->source.partition = (int32_t)rb_uint32_t(r);
-        op->source.offset = (int64_t)rb_uint64_t(r);
+        decode_source(r, &op->source);
     }
+    if (flags & F_MORE_SOURCES)
+        decode_more_sources(r, op);
     if (flags & F_FILTER)
         op->filter = rb_str32(r);
     if (flags & F_PAYLOAD)
@@ -306,6 +352,9 @@ int op_decode(const uint8_t *buf, size_t len, op_t *op, err_t *err)
 void op_clear(op_t *op)
 {
     free(op->source.topic);
+    for (uint32_t i = 0; i < op->n_more_sources; i++)
+        free(op->more_sources[i].topic);
+    free(op->more_sources);
     free(op->filter);
     free(op->payload);
     free(op->key);
@@ -372,6 +421,45 @@ int op_source_set(op_t *op, const char *topic, int32_t partition, int64_t offset
     op->source.offset = offset;
     op->has_source = true;
     return ERR_OK;
+}
+
+int op_source_add(op_t *op, const char *topic, int32_t partition, int64_t offset)
+{
+    size_t n = op_source_count(op);
+
+    if (!op->has_source)
+        return op_source_set(op, topic, partition, offset);
+    for (size_t i = 0; i < n; i++) {
+        op_source_t *s = i == 0 ? &op->source : &op->more_sources[i - 1];
+        if (s->partition == partition && strcmp(s->topic, topic) == 0) {
+            if (offset > s->offset)
+                s->offset = offset;
+            return ERR_OK;
+        }
+    }
+    if (op->n_more_sources == UINT32_MAX)
+        return ERR_NOMEM;
+    op_source_t *ns = realloc(op->more_sources, (op->n_more_sources + 1) * sizeof(*ns));
+    if (ns == NULL)
+        return ERR_NOMEM;
+    op->more_sources = ns;
+    ns[op->n_more_sources].topic = strdup(topic);
+    if (ns[op->n_more_sources].topic == NULL)
+        return ERR_NOMEM;
+    ns[op->n_more_sources].partition = partition;
+    ns[op->n_more_sources].offset = offset;
+    op->n_more_sources++;
+    return ERR_OK;
+}
+
+size_t op_source_count(const op_t *op)
+{
+    return op->has_source ? 1 + (size_t)op->n_more_sources : 0;
+}
+
+const op_source_t *op_source_at(const op_t *op, size_t i)
+{
+    return i == 0 ? &op->source : &op->more_sources[i - 1];
 }
 
 int op_name_add(op_t *op, const char *name)

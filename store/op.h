@@ -9,12 +9,14 @@
  * always applies; outcomes that depend on the stored state (a point that
  * does not exist, an older version) are per-point "skipped", never errors.
  *
- * WAL PAYLOAD FORMAT (little-endian; version 1)
+ * WAL PAYLOAD FORMAT (little-endian; versions 1 and 2)
  *
- *   u8  version (1)        u8 type (enum op_type)
+ *   u8  version (1 or 2)   u8 type (enum op_type)
  *   u8  mode (enum op_mode)
- *   u8  flags: 1 source, 2 filter, 4 payload, 8 key
+ *   u8  flags: 1 source, 2 filter, 4 payload, 8 key,
+ *              16 more sources (set exactly in version 2; requires 1)
  *   [source]  u16 topic length, topic bytes, i32 partition, i64 offset
+ *   [more sources] u32 count, then each like [source]
  *   [filter]  u32 length, Qdrant filter JSON text
  *   [payload] u32 length, JSON object text (set/overwrite payload)
  *   [key]     u16 length, key path bytes (set_payload "key")
@@ -27,6 +29,17 @@
  *       [u32 length, payload JSON object text]
  *       u16 n_vectors, then each: u16 name length, name bytes ("" is the
  *           unnamed vector), u32 dim, dim IEEE-754 binary32 values
+ *
+ * SOURCES
+ * An op built from Kafka messages carries where they came from, and the
+ * store records the offsets in the same batch as the data (coll.c), which
+ * is what makes Kafka ingest exactly-once.  An op merged from several
+ * messages (an ingest batch for one collection) carries one source per
+ * (topic, partition) with the highest offset merged, because the store
+ * keeps only that: the first in `source`, the others in `more_sources`.
+ * The encoder writes version 1 whenever the op has at most one source, so
+ * every op that version 1 can express is encoded exactly as before;
+ * version 2 exists only for multi-source ops.  The decoder reads both.
  */
 #ifndef VECLOG_OP_H
 #define VECLOG_OP_H
@@ -77,7 +90,9 @@ typedef struct op {
     uint8_t type;           /* enum op_type */
     uint8_t mode;           /* enum op_mode, for OP_UPSERT */
     bool has_source;
-    op_source_t source;
+    op_source_t source;     /* the first (or only) source, when has_source */
+    op_source_t *more_sources; /* further sources, distinct (topic, partition); owned */
+    uint32_t n_more_sources;
     char *filter;           /* filter JSON text: selects points instead of ids; owned */
     char *payload;          /* set/overwrite payload JSON object text; owned */
     char *key;              /* set_payload nested key, or NULL; owned */
@@ -103,8 +118,19 @@ op_point_t *op_point_add(op_t *op);
 /* Add a vector (copied) to a point; ERR_NOMEM on failure. */
 int op_vec_add(op_point_t *p, const char *name, const float *data, uint32_t dim);
 
-/* Set op->source (topic copied). */
+/* Set op->source (topic copied).  Leaves more_sources alone. */
 int op_source_set(op_t *op, const char *topic, int32_t partition, int64_t offset);
+
+/* Record that op includes the message at (topic, partition, offset): the
+ * first source goes to op->source, a new (topic, partition) is appended to
+ * more_sources, and a known one keeps the higher offset.  Topic copied.
+ * ERR_NOMEM on allocation failure (op unchanged).  Not thread-safe. */
+int op_source_add(op_t *op, const char *topic, int32_t partition, int64_t offset);
+
+/* Number of sources (0 without has_source) and the i-th (0 = op->source);
+ * borrowed from op. */
+size_t op_source_count(const op_t *op);
+const op_source_t *op_source_at(const op_t *op, size_t i);
 
 /* Append a name to op->names (copied). */
 int op_name_add(op_t *op, const char *name);

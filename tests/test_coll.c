@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "store/coll.h"
 #include "store/dist.h"
@@ -379,6 +381,74 @@ static void test_coll_source_offsets_persist(void **state)
     assert_int_equal(coll_source_offset(f->c, "other", 0), -1);
 }
 
+/* An op merged from several Kafka messages carries one source per (topic,
+ * partition); the store keeps each, never lowers one, and gets them back
+ * from the WAL alone when the process dies before RocksDB's memtable is
+ * flushed (RocksDB's own WAL is off). */
+static void test_coll_multi_source_op(void **state)
+{
+    fx_t *f = *state;
+    float v[3] = { 1, 0, 0 };
+    err_t e;
+    op_t op = { .type = OP_UPSERT };
+
+    for (int i = 0; i < 3; i++) {
+        op_point_t *p = op_point_add(&op);
+        p->id = ptid_num((uint64_t)i);
+        op_vec_add(p, "", v, 3);
+    }
+    op_source_add(&op, "t", 0, 7);
+    op_source_add(&op, "t", 1, 4);
+    op_source_add(&op, "u", 0, 9);
+    op_source_add(&op, "t", 0, 8);
+    assert_int_equal(coll_write(f->c, &op, NULL, &e), ERR_OK);
+    op_clear(&op);
+    assert_int_equal(coll_source_offset(f->c, "t", 0), 8);
+    assert_int_equal(coll_source_offset(f->c, "t", 1), 4);
+    assert_int_equal(coll_source_offset(f->c, "u", 0), 9);
+
+    /* an older multi-source op lowers nothing, and an empty op with
+     * sources (a watermark) only moves offsets */
+    op = (op_t){ .type = OP_UPSERT };
+    op_source_add(&op, "t", 0, 2);
+    op_source_add(&op, "t", 1, 6);
+    assert_int_equal(coll_write(f->c, &op, NULL, &e), ERR_OK);
+    op_clear(&op);
+    assert_int_equal(coll_source_offset(f->c, "t", 0), 8);
+    assert_int_equal(coll_source_offset(f->c, "t", 1), 6);
+    reopen(f);
+    assert_int_equal(coll_source_offset(f->c, "t", 0), 8);
+    assert_int_equal(coll_source_offset(f->c, "t", 1), 6);
+    assert_int_equal(coll_source_offset(f->c, "u", 0), 9);
+    coll_info_t info;
+    coll_info_get(f->c, &info);
+    assert_int_equal(info.points, 3);
+
+    /* a child writes one more multi-source op and dies without closing */
+    coll_close(f->c);
+    f->c = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        coll_t *c = fx_open(f);
+        op_t o = { .type = OP_DELETE };
+        op_point_add(&o)->id = ptid_num(0);
+        op_source_add(&o, "t", 1, 20);
+        op_source_add(&o, "v", 5, 1);
+        _exit(coll_write(c, &o, NULL, NULL) == ERR_OK ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    f->c = fx_open(f);
+    assert_int_equal(coll_source_offset(f->c, "t", 0), 8);
+    assert_int_equal(coll_source_offset(f->c, "t", 1), 20);
+    assert_int_equal(coll_source_offset(f->c, "v", 5), 1);
+    coll_info_get(f->c, &info);
+    assert_int_equal(info.points, 2);
+}
+
 /* Every point as one JSON text, for whole-state comparisons. */
 static char *dump(coll_t *c)
 {
@@ -543,6 +613,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_coll_payload_ops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coll_validation_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coll_source_offsets_persist, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_coll_multi_source_op, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coll_replay_whole_wal_twice_same_state, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coll_restart_after_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coll_vectors_ops_named, setup, teardown),

@@ -840,6 +840,69 @@ static void test_config_dlq_topic_not_consumed(void **state)
     expect_invalid(NULL, envp, "config: dlq.topic: \"veclog\" is also in kafka.topics");
 }
 
+/* kafka.topics takes ^regex patterns (checked with regcomp), and a DLQ
+ * topic they match is refused. */
+static void test_config_topic_patterns(void **state)
+{
+    config_t c;
+
+    (void)state;
+    load_yaml_ok("kafka:\n  topics: [\"^events\\\\..*\", plain]\n", NULL, &c);
+    assert_int_equal(c.kafka.n_topics, 2);
+    assert_string_equal(c.kafka.topics[0], "^events\\..*");
+    config_free(&c);
+    expect_invalid("kafka:\n  topics: [\"^(\"]\n", NULL, "is not a valid regular expression");
+    expect_invalid("kafka:\n  topics: [\"^v.*\"]\ndlq:\n  topic: veclog-dlq\n", NULL,
+                   "config: dlq.topic: \"veclog-dlq\" is matched by kafka.topics pattern \"^v.*\"");
+    /* only kafka.topics takes patterns */
+    expect_invalid("dlq:\n  topic: \"^x\"\n", NULL, "is not a valid Kafka topic name");
+}
+
+static const char *route(const config_t *c, const char *topic)
+{
+    for (size_t i = 0; i < c->kafka.n_routes; i++)
+        if (strcmp(c->kafka.routes[i].key, topic) == 0)
+            return c->kafka.routes[i].value;
+    return NULL;
+}
+
+/* kafka.routes: scalar, comma list or YAML list values, normalised to
+ * "a,b"; environment entries keep underscores; topics must be consumed. */
+static void test_config_routes(void **state)
+{
+    char *envp[] = {"VECLOG__KAFKA__ROUTES__MY_TOPIC=x", NULL};
+    config_t c, back;
+
+    (void)state;
+    assert_int_equal(config_load(NULL, NULL, &c, NULL), ERR_OK);
+    assert_int_equal(c.kafka.n_routes, 0);
+    config_free(&c);
+    load_yaml_ok("kafka:\n  topics: [\"^ev.*\", one, my_topic]\n"
+                 "  routes:\n    one: cities\n    events: \" a , b \"\n    ev2: [c, d]\n",
+                 envp, &c);
+    assert_int_equal(c.kafka.n_routes, 4);
+    assert_string_equal(route(&c, "one"), "cities");
+    assert_string_equal(route(&c, "events"), "a,b");
+    assert_string_equal(route(&c, "ev2"), "c,d");
+    assert_string_equal(route(&c, "my_topic"), "x");
+    char *path = dump_to_file(&c);
+    load_ok(path, NULL, &back);
+    assert_int_equal(back.kafka.n_routes, 4);
+    for (size_t i = 0; i < c.kafka.n_routes; i++)
+        assert_string_equal(route(&back, c.kafka.routes[i].key), c.kafka.routes[i].value);
+    free(path);
+    config_free(&back);
+    config_free(&c);
+
+    expect_invalid("kafka:\n  routes:\n    other: a\n", NULL,
+                   "config: kafka.routes: topic \"other\" is not in (or matched by) kafka.topics");
+    expect_invalid("kafka:\n  routes:\n    \"bad topic\": a\n", NULL, "is not a valid Kafka topic name");
+    expect_invalid("kafka:\n  routes:\n    veclog: \"a,,b\"\n", NULL, "veclog: collection 2 is empty");
+    expect_invalid("kafka:\n  routes:\n    veclog: []\n", NULL, "must list at least one collection");
+    expect_invalid("kafka:\n  routes:\n    veclog: [a, [b]]\n", NULL, "item 2 must be a collection name");
+    expect_invalid("kafka:\n  routes:\n    veclog: {a: b}\n", NULL, "expected a scalar value");
+}
+
 /* ------------------------------------------------------------------ dump */
 
 static void test_config_dump_reload(void **state)
@@ -952,6 +1015,8 @@ int main(void)
         cmocka_unit_test(test_config_malformed_yaml),
         cmocka_unit_test(test_config_missing_file),
         cmocka_unit_test(test_config_dlq_topic_not_consumed),
+        cmocka_unit_test(test_config_topic_patterns),
+        cmocka_unit_test(test_config_routes),
         cmocka_unit_test(test_config_dump_reload),
         cmocka_unit_test(test_config_dump_masks_api_keys),
         cmocka_unit_test(test_config_free_is_idempotent),

@@ -657,6 +657,126 @@ static void test_op_encode_rejects_oversized_fields(void **state)
     free(longs);
 }
 
+
+/* ---- multi-source ops (version 2) ------------------------------------ */
+
+static void assert_sources_equal(const op_t *a, const op_t *b)
+{
+    assert_int_equal(op_source_count(a), op_source_count(b));
+    for (size_t i = 0; i < op_source_count(a); i++) {
+        const op_source_t *x = op_source_at(a, i), *y = op_source_at(b, i);
+        assert_string_equal(x->topic, y->topic);
+        assert_int_equal(x->partition, y->partition);
+        assert_true(x->offset == y->offset);
+    }
+}
+
+static void test_op_source_add_keeps_max_per_partition(void **state)
+{
+    (void)state;
+    op_t op = { .type = OP_UPSERT };
+
+    assert_int_equal(op_source_count(&op), 0);
+    assert_int_equal(op_source_add(&op, "a", 0, 10), ERR_OK);
+    assert_true(op.has_source);
+    assert_int_equal(op.n_more_sources, 0);
+    assert_int_equal(op_source_add(&op, "a", 0, 7), ERR_OK);   /* lower: kept 10 */
+    assert_int_equal(op_source_add(&op, "a", 1, 3), ERR_OK);   /* new partition */
+    assert_int_equal(op_source_add(&op, "b", 0, 5), ERR_OK);   /* new topic */
+    assert_int_equal(op_source_add(&op, "a", 1, 9), ERR_OK);   /* higher: 9 */
+    assert_int_equal(op_source_add(&op, "a", 0, 12), ERR_OK);  /* higher, first slot */
+    assert_int_equal(op_source_count(&op), 3);
+    assert_string_equal(op_source_at(&op, 0)->topic, "a");
+    assert_true(op_source_at(&op, 0)->offset == 12);
+    assert_int_equal(op_source_at(&op, 1)->partition, 1);
+    assert_true(op_source_at(&op, 1)->offset == 9);
+    assert_string_equal(op_source_at(&op, 2)->topic, "b");
+    assert_true(op_source_at(&op, 2)->offset == 5);
+    op_clear(&op);
+    assert_op_zeroed(&op);
+}
+
+/* Version 2 round trips, and only multi-source ops use it. */
+static void test_op_multi_source_roundtrip_v2(void **state)
+{
+    (void)state;
+    op_t op, back;
+    uint8_t *buf;
+    size_t len;
+    err_t e;
+
+    build_full(&op, OP_UPSERT, 0, 5);
+    encode_ok(&op, &buf, &len);
+    assert_int_equal(buf[0], 1);   /* one source: still version 1 */
+    free(buf);
+    assert_int_equal(op_source_add(&op, "other", 3, 1000), ERR_OK);
+    assert_int_equal(op_source_add(&op, "", -1, INT64_MIN), ERR_OK);
+    encode_ok(&op, &buf, &len);
+    assert_int_equal(buf[0], 2);
+    assert_int_equal(buf[3] & 16, 16);
+    assert_int_equal(op_decode(buf, len, &back, &e), ERR_OK);
+    assert_op_equal(&op, &back);
+    assert_sources_equal(&op, &back);
+    op_clear(&back);
+    free(buf);
+    roundtrip(&op);
+    check_truncations(&op, 1);
+    op_clear(&op);
+}
+
+/* The documented layout of the version 2 source section. */
+static void test_op_layout_v2(void **state)
+{
+    (void)state;
+    op_t op = { .type = OP_CLEAR_PAYLOAD };
+    uint8_t *buf;
+    size_t len;
+
+    op_source_add(&op, "t", 2, 3);
+    op_source_add(&op, "u", 4, 5);
+    encode_ok(&op, &buf, &len);
+    static const uint8_t want[] = {
+        2, OP_CLEAR_PAYLOAD, 0, 1 | 16,
+        1, 0, 't', 2, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0,   /* source */
+        1, 0, 0, 0,                                      /* more sources */
+        1, 0, 'u', 4, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0,                          /* no names, no points */
+    };
+    assert_int_equal(len, sizeof(want));
+    assert_memory_equal(buf, want, sizeof(want));
+
+    /* non-canonical or inconsistent headers */
+    uint8_t *b = malloc(len);
+    memcpy(b, buf, len);
+    b[0] = 1;                       /* flag 16 in version 1 */
+    expect_corrupt(b, len);
+    memcpy(b, buf, len);
+    b[3] = 16;                      /* more sources without a first */
+    expect_corrupt(b, len);
+    memcpy(b, buf, len);
+    b[19] = 0;                      /* count 0 */
+    expect_corrupt(b, len);
+    memcpy(b, buf, len);
+    b[25] = 't';                    /* duplicate of the first (topic t, but partition 4) */
+    b[26] = 2;                      /* ... and partition 2: the same source twice */
+    expect_corrupt(b, len);
+    memcpy(b, buf, len);
+    b[19] = 2;                      /* count larger than what follows */
+    expect_corrupt(b, len);
+    free(b);
+    free(buf);
+    op_clear(&op);
+
+    /* a version 1 record relabelled as version 2 */
+    op = (op_t){ .type = OP_CLEAR_PAYLOAD };
+    op_source_add(&op, "t", 2, 3);
+    encode_ok(&op, &buf, &len);
+    buf[0] = 2;
+    expect_corrupt(buf, len);
+    free(buf);
+    op_clear(&op);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -672,6 +792,9 @@ int main(void)
         cmocka_unit_test(test_op_point_add_after_decode),
         cmocka_unit_test(test_op_helpers),
         cmocka_unit_test(test_op_encode_rejects_oversized_fields),
+        cmocka_unit_test(test_op_source_add_keeps_max_per_partition),
+        cmocka_unit_test(test_op_multi_source_roundtrip_v2),
+        cmocka_unit_test(test_op_layout_v2),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,395 @@
+/*
+ * dlq.c - the dead-letter producer; what a dead letter holds and the
+ * delivery contract are in dlq.h.
+ *
+ * Rounds: records of the current round live in d->recs; each produced
+ * record carries (round << 32 | index) as its opaque, so a delivery
+ * report that arrives after its round was given up (dlq_wait timed out)
+ * cannot mark a record of a later round.  The producer is recreated after
+ * a fatal error (an idempotent producer can raise one, e.g. when the
+ * brokers lose its state), so one bad moment does not wedge the DLQ.
+ */
+#include "dlq.h"
+
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ingest/kconf.h"
+#include "store/log.h"
+
+_Static_assert(sizeof(uintptr_t) >= 8, "record tags need 64-bit pointers");
+
+#define DEFAULT_TIMEOUT_MS 10000
+#define WAIT_MARGIN_MS 5000
+#define H_REDRIVE "__veclog.redrive.count"
+#define H_OMITTED "__veclog.value.omitted"
+
+enum { R_PENDING, R_OK, R_FAILED };
+
+typedef struct rec {
+    const rd_kafka_message_t *msg;   /* borrowed until dlq_wait returns */
+    char stage[24];
+    err_t why;
+    int state;
+    rd_kafka_resp_err_t err;         /* when R_FAILED */
+    bool omit_value;
+} rec_t;
+
+struct dlq {
+    rd_kafka_t *rk;
+    char *brokers, *topic;
+    char **props;                    /* NULL-terminated name, value pairs */
+    int timeout_ms;
+    bool fatal;                      /* recreate the producer before the next send */
+    rec_t *recs;
+    size_t n, cap;
+    uint32_t round;
+    bool round_done;                 /* dlq_wait ended the round: the next send starts one */
+    atomic_ullong delivered, failed, omitted;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    dlq_t *d = opaque;
+    uintptr_t tag = (uintptr_t)m->_private;
+    uint32_t round = (uint32_t)(tag >> 32);
+    size_t idx = (size_t)(tag & 0xffffffffu);
+
+    (void)rk;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+        atomic_fetch_add(&d->delivered, 1);
+    else
+        atomic_fetch_add(&d->failed, 1);
+    if (round != d->round || d->round_done || idx >= d->n)
+        return; /* a round already given up */
+    d->recs[idx].state = m->err == RD_KAFKA_RESP_ERR_NO_ERROR ? R_OK : R_FAILED;
+    d->recs[idx].err = m->err;
+}
+
+static int producer_new(dlq_t *d, err_t *err)
+{
+    rd_kafka_conf_t *conf;
+    char errstr[512], tmo[16];
+    int rc = kconf_new(d->brokers, &conf, err);
+
+    if (rc != ERR_OK)
+        return rc;
+    snprintf(tmo, sizeof(tmo), "%d", d->timeout_ms);
+    if ((rc = kconf_set(conf, "client.id", "veclog-dlq", err)) == ERR_OK &&
+        (rc = kconf_set(conf, "linger.ms", "5", err)) == ERR_OK &&
+        (rc = kconf_apply(conf, (const char *const *)d->props, err)) == ERR_OK &&
+        (rc = kconf_set(conf, "enable.idempotence", "true", err)) == ERR_OK &&
+        (rc = kconf_set(conf, "acks", "all", err)) == ERR_OK)
+        rc = kconf_set(conf, "message.timeout.ms", tmo, err);
+    if (rc != ERR_OK) {
+        rd_kafka_conf_destroy(conf);
+        return err_wrap(err, "dead-letter producer");
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_opaque(conf, d);
+    d->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (d->rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        return err_set(err, ERR_INVALID, "dead-letter producer: %s", errstr);
+    }
+    d->fatal = false;
+    return ERR_OK;
+}
+
+static char **props_copy(const char *const *p)
+{
+    size_t n = 0;
+    char **c;
+
+    while (p != NULL && p[n] != NULL && p[n + 1] != NULL)
+        n += 2;
+    if ((c = calloc(n + 1, sizeof(char *))) == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if ((c[i] = strdup(p[i])) == NULL) {
+            for (size_t k = 0; k < i; k++)
+                free(c[k]);
+            free(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+void dlq_close(dlq_t *d)
+{
+    if (d == NULL)
+        return;
+    if (d->rk != NULL) {
+        if (rd_kafka_flush(d->rk, d->timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR)
+            log_warn("dlq", "closing with %d dead letters still in flight",
+                     rd_kafka_outq_len(d->rk));
+        rd_kafka_destroy(d->rk);
+    }
+    for (size_t i = 0; d->props != NULL && d->props[i] != NULL; i++)
+        free(d->props[i]);
+    free(d->props);
+    free(d->recs);
+    free(d->brokers);
+    free(d->topic);
+    free(d);
+}
+
+int dlq_open(const dlq_opts_t *o, dlq_t **out, err_t *err)
+{
+    dlq_t *d = calloc(1, sizeof(*d));
+    int rc;
+
+    *out = NULL;
+    if (d == NULL)
+        return err_set(err, ERR_NOMEM, "no memory");
+    if (o->brokers == NULL || o->topic == NULL || o->topic[0] == '\0') {
+        free(d);
+        return err_set(err, ERR_INVALID, "dead-letter queue: brokers and topic are required");
+    }
+    d->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+    d->brokers = strdup(o->brokers);
+    d->topic = strdup(o->topic);
+    d->props = props_copy(o->properties);
+    d->round_done = true;
+    if (d->brokers == NULL || d->topic == NULL || d->props == NULL) {
+        dlq_close(d);
+        return err_set(err, ERR_NOMEM, "no memory");
+    }
+    if ((rc = producer_new(d, err)) != ERR_OK) {
+        dlq_close(d);
+        return rc;
+    }
+    *out = d;
+    return ERR_OK;
+}
+
+/* ---- one record ------------------------------------------------------- */
+
+static bool has_prefix(const char *s, const char *p)
+{
+    return strncmp(s, p, strlen(p)) == 0;
+}
+
+/* The redrive count the original carries (a dead letter sent back to its
+ * topic), or -1. */
+static long long redrive_count(const rd_kafka_headers_t *h)
+{
+    const void *v;
+    size_t len;
+    char buf[24];
+
+    if (h == NULL || rd_kafka_header_get_last(h, H_REDRIVE, &v, &len) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        v == NULL || len == 0 || len >= sizeof(buf))
+        return -1;
+    memcpy(buf, v, len);
+    buf[len] = '\0';
+    char *end;
+    long long n = strtoll(buf, &end, 10);
+    return *end == '\0' && n >= 0 ? n : -1;
+}
+
+static void hdr_str(rd_kafka_headers_t *h, const char *name, const char *value)
+{
+    rd_kafka_header_add(h, name, -1, value, -1);
+}
+
+static rd_kafka_headers_t *headers_build(const rec_t *r)
+{
+    const rd_kafka_message_t *m = r->msg;
+    rd_kafka_headers_t *orig = NULL, *h = rd_kafka_headers_new(12);
+    const char *name;
+    const void *val;
+    size_t size;
+    char num[32];
+
+    if (rd_kafka_message_headers(m, &orig) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        orig = NULL;
+    for (size_t i = 0; orig != NULL && rd_kafka_header_get_all(orig, i, &name, &val, &size) ==
+                                           RD_KAFKA_RESP_ERR_NO_ERROR; i++) {
+        if (!has_prefix(name, "__connect.errors.") && !has_prefix(name, "__veclog."))
+            rd_kafka_header_add(h, name, -1, val, (ssize_t)size);
+    }
+    hdr_str(h, "__connect.errors.topic", rd_kafka_topic_name(m->rkt));
+    snprintf(num, sizeof(num), "%" PRId32, m->partition);
+    hdr_str(h, "__connect.errors.partition", num);
+    snprintf(num, sizeof(num), "%" PRId64, m->offset);
+    hdr_str(h, "__connect.errors.offset", num);
+    hdr_str(h, "__connect.errors.stage", r->stage);
+    char cls[64];
+    snprintf(cls, sizeof(cls), "veclog.error.%s", err_code_name(r->why.code));
+    hdr_str(h, "__connect.errors.exception.class.name", cls);
+    hdr_str(h, "__connect.errors.exception.message", r->why.msg);
+    snprintf(num, sizeof(num), "%lld", redrive_count(orig) + 1);
+    hdr_str(h, H_REDRIVE, num);
+    if (r->omit_value) {
+        snprintf(num, sizeof(num), "%zu", m->len);
+        hdr_str(h, H_OMITTED, num);
+    }
+    return h;
+}
+
+/* Hand record idx to librdkafka, waiting while its queue is full. */
+static rd_kafka_resp_err_t produce(dlq_t *d, size_t idx)
+{
+    rec_t *r = &d->recs[idx];
+    const rd_kafka_message_t *m = r->msg;
+    uintptr_t tag = (uintptr_t)d->round << 32 | (uintptr_t)idx;
+    rd_kafka_timestamp_type_t tst;
+    int64_t ts = rd_kafka_message_timestamp(m, &tst), deadline = now_ms() + d->timeout_ms;
+    rd_kafka_resp_err_t e;
+
+    if (tst == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE || ts < 0)
+        ts = 0; /* librdkafka stamps it now */
+    for (;;) {
+        rd_kafka_headers_t *h = headers_build(r);
+        bool omit = r->omit_value || m->payload == NULL;
+        e = rd_kafka_producev(d->rk, RD_KAFKA_V_TOPIC(d->topic),
+                              RD_KAFKA_V_KEY(m->key, m->key_len),
+                              RD_KAFKA_V_VALUE(omit ? NULL : m->payload, omit ? 0 : m->len),
+                              RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_TIMESTAMP(ts),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                              RD_KAFKA_V_OPAQUE((void *)tag), RD_KAFKA_V_END);
+        if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+            return e;
+        rd_kafka_headers_destroy(h); /* not taken on failure */
+        if (e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && !r->omit_value && m->payload != NULL) {
+            r->omit_value = true;
+            atomic_fetch_add(&d->omitted, 1);
+            continue;
+        }
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || now_ms() >= deadline)
+            return e;
+        rd_kafka_poll(d->rk, 50);
+    }
+}
+
+int dlq_send(dlq_t *d, const rd_kafka_message_t *msg, const char *stage, const err_t *why,
+             size_t *ticket, err_t *err)
+{
+    rd_kafka_resp_err_t e;
+    int rc;
+
+    if (d->round_done) {
+        d->round++;
+        d->n = 0;
+        d->round_done = false;
+    }
+    if (d->fatal) {
+        rd_kafka_purge(d->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_destroy(d->rk);
+        d->rk = NULL;
+        err_t e2;
+        if ((rc = producer_new(d, &e2)) != ERR_OK) {
+            d->fatal = true;
+            return err_setr(err, rc, true, "%s", e2.msg);
+        }
+        log_info("dlq", "dead-letter producer recreated after a fatal error");
+    }
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 64;
+        rec_t *nr = realloc(d->recs, cap * sizeof(*nr));
+        if (nr == NULL)
+            return err_setr(err, ERR_NOMEM, true, "no memory for a dead letter");
+        d->recs = nr;
+        d->cap = cap;
+    }
+    rec_t *r = &d->recs[d->n];
+    memset(r, 0, sizeof(*r));
+    r->msg = msg;
+    snprintf(r->stage, sizeof(r->stage), "%s", stage);
+    r->why = *why;
+    r->state = R_PENDING;
+    d->n++;
+    e = produce(d, d->n - 1);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        d->n--;
+        if (e == RD_KAFKA_RESP_ERR__FATAL)
+            d->fatal = true;
+        return err_setr(err, ERR_BUSY, true, "dead-letter topic %s: %s", d->topic,
+                        rd_kafka_err2str(e));
+    }
+    *ticket = d->n - 1;
+    return ERR_OK;
+}
+
+/* Records refused as too large are sent again without their value. */
+static void resend_too_large(dlq_t *d)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        rec_t *r = &d->recs[i];
+        if (r->state != R_FAILED || r->omit_value || r->msg->payload == NULL ||
+            (r->err != RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE &&
+             r->err != RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE))
+            continue;
+        r->omit_value = true;
+        r->state = R_PENDING;
+        atomic_fetch_add(&d->omitted, 1);
+        rd_kafka_resp_err_t e = produce(d, i);
+        if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            r->state = R_FAILED;
+            r->err = e;
+        }
+    }
+}
+
+static size_t pending(const dlq_t *d)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < d->n; i++)
+        n += d->recs[i].state == R_PENDING;
+    return n;
+}
+
+int dlq_wait(dlq_t *d, err_t *err)
+{
+    int64_t deadline = now_ms() + d->timeout_ms + WAIT_MARGIN_MS;
+    char fatal[256];
+    int rc = ERR_OK;
+
+    while (pending(d) > 0 && now_ms() < deadline) {
+        rd_kafka_poll(d->rk, 20);
+        resend_too_large(d);
+        if (rd_kafka_fatal_error(d->rk, fatal, sizeof(fatal)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            log_error("dlq", "dead-letter producer: fatal error: %s", fatal);
+            d->fatal = true;
+            break;
+        }
+    }
+    for (size_t i = 0; i < d->n; i++) {
+        rec_t *r = &d->recs[i];
+        if (r->state == R_PENDING) {
+            r->state = R_FAILED;
+            r->err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+        }
+        if (r->state == R_FAILED && rc == ERR_OK)
+            rc = err_setr(err, ERR_BUSY, true, "dead-letter topic %s: %s", d->topic,
+                          rd_kafka_err2str(r->err));
+    }
+    d->round_done = true;
+    return rc;
+}
+
+bool dlq_delivered(const dlq_t *d, size_t ticket)
+{
+    return ticket < d->n && d->recs[ticket].state == R_OK;
+}
+
+void dlq_stats_get(const dlq_t *d, dlq_stats_t *st)
+{
+    st->delivered = atomic_load(&d->delivered);
+    st->failed = atomic_load(&d->failed);
+    st->value_omitted = atomic_load(&d->omitted);
+}

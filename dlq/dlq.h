@@ -1,0 +1,91 @@
+/*
+ * dlq.h - the dead-letter queue: Kafka messages that veclog cannot apply
+ * are produced to a dead-letter topic, never dropped.
+ *
+ * Each dead letter is the original message - key, value, headers and
+ * timestamp unchanged - plus Kafka Connect's error headers, so the tools
+ * that read Connect's dead-letter queues read veclog's too (values are
+ * UTF-8 text):
+ *
+ *   __connect.errors.topic                  source topic
+ *   __connect.errors.partition              source partition, decimal
+ *   __connect.errors.offset                 source offset, decimal
+ *   __connect.errors.stage                  KEY_CONVERTER, VALUE_CONVERTER or TASK_PUT
+ *   __connect.errors.exception.class.name   veclog.error.<code>, e.g. veclog.error.invalid
+ *   __connect.errors.exception.message      the error, naming the field or collection
+ *   __veclog.redrive.count                  how many times this message was dead-lettered
+ *                                           before: 0 the first time; a message redriven
+ *                                           with its headers counts up, so redrive tools
+ *                                           can stop a loop
+ *
+ * Headers of the original message named __connect.errors.* or __veclog.*
+ * (from an earlier dead-lettering) are replaced, not repeated.  If the
+ * brokers refuse the record as too large, it is sent again without its
+ * value and with the header __veclog.value.omitted (the value's size in
+ * bytes): the dead letter then still says which message, where and why.
+ *
+ * The producer is idempotent with acks=all, so an acknowledged dead
+ * letter is on every in-sync replica, and retries inside librdkafka do not
+ * duplicate it.  Delivery is confirmed in rounds: dlq_send queues records,
+ * dlq_wait waits until each is acknowledged or has failed, and
+ * dlq_delivered tells which.  The caller must not move its consumer past
+ * a message whose dead letter was not delivered (ingest.c pauses the
+ * partition and tries again).  Across a crash a dead letter may be
+ * written twice (at-least-once), never zero times.
+ *
+ * Threads: a dlq_t is used by one thread at a time (the ingest consumer).
+ */
+#ifndef VECLOG_DLQ_H
+#define VECLOG_DLQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "store/err.h"
+
+typedef struct dlq dlq_t;
+
+typedef struct dlq_opts {
+    const char *brokers;            /* bootstrap.servers; required */
+    const char *topic;              /* the dead-letter topic; required */
+    const char *const *properties;  /* NULL, or "name", "value", ..., NULL: the operator's
+                                     * librdkafka properties (kafka.properties) */
+    int timeout_ms;                 /* longest wait for one record (message.timeout.ms);
+                                     * 0 = 10000 */
+} dlq_opts_t;
+
+/* Create the producer.  Strings in o are copied.  *out owned by the
+ * caller (dlq_close).  ERR_INVALID names a property librdkafka rejects. */
+int dlq_open(const dlq_opts_t *o, dlq_t **out, err_t *err);
+
+/* Wait (up to the timeout) for records still in flight, then free. */
+void dlq_close(dlq_t *d);
+
+/* Queue the dead letter of msg (a consumed message: borrowed, and must
+ * stay valid until the next dlq_wait returns).  stage is the Connect
+ * stage name, why the error (code and message).  *ticket identifies the
+ * record for dlq_delivered in this round.  An error here (ERR_BUSY: the
+ * producer's queue is full even after waiting; ERR_NOMEM) means the record
+ * was not queued; it is retriable. */
+int dlq_send(dlq_t *d, const rd_kafka_message_t *msg, const char *stage, const err_t *why,
+             size_t *ticket, err_t *err);
+
+/* Wait until every record queued since the previous dlq_wait is
+ * acknowledged or failed (at most the timeout plus a margin).  ERR_OK when
+ * all were delivered; otherwise ERR_BUSY (retriable) naming the first
+ * failure.  Ends the round: tickets are valid until the next dlq_send. */
+int dlq_wait(dlq_t *d, err_t *err);
+
+/* Whether the record of ticket (this round) was acknowledged. */
+bool dlq_delivered(const dlq_t *d, size_t ticket);
+
+/* Counters since dlq_open (any thread may read them; approximate). */
+typedef struct dlq_stats {
+    unsigned long long delivered, failed, value_omitted;
+} dlq_stats_t;
+
+void dlq_stats_get(const dlq_t *d, dlq_stats_t *st);
+
+#endif
