@@ -219,6 +219,24 @@ static int serve_ingest(const config_t *cfg, catalog_t *cat, broker_t *broker, i
     return rc;
 }
 
+/* The query node reaches ingest through these (query/ does not include
+ * ingest/). */
+static cJSON *hook_status(void *ctx)
+{
+    return ingest_status_json(ctx);
+}
+
+static int hook_wait(void *ctx, const char *topic, int32_t partition, int64_t offset,
+                     int timeout_ms, err_t *err)
+{
+    return ingest_wait_applied(ctx, topic, partition, offset, timeout_ms, err);
+}
+
+static char *hook_metrics(void *ctx)
+{
+    return ingest_metrics_text(ctx);
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     config_t cfg;
@@ -254,6 +272,10 @@ static int cmd_serve(int argc, char **argv)
     }
     if (serve_ingest(&cfg, cat, broker, &ingest) != 0)
         goto out;
+    if (ingest != NULL) {
+        api_ingest_hooks_t hooks = { ingest, hook_status, hook_wait, hook_metrics };
+        api_set_ingest(api, &hooks);
+    }
     api_set_ready(api, true);
     log_info("veclog", "ready: http://%s:%u, storage %s", cfg.service.host, http_port(http),
              cfg.storage.storage_path);
@@ -261,8 +283,9 @@ static int cmd_serve(int argc, char **argv)
     log_info("veclog", "%s received: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     rc = 0;
 out:
-    ingest_stop(ingest);
+    /* HTTP first: a read may be waiting on ingest progress (wait_offsets) */
     http_stop(http);
+    ingest_stop(ingest);
     api_free(api);
     broker_stop(broker);
     catalog_close(cat);

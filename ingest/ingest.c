@@ -48,7 +48,17 @@ typedef struct part {
     bool touched;                /* in the current batch */
     int64_t batch_retry;         /* first retry offset this batch, -1 none */
     int64_t batch_last;          /* last offset this batch */
+    int64_t consumed;            /* one past the last message taken, -1 none */
 } part_t;
+
+/* What the other threads may see of a partition (read-your-writes). */
+typedef struct prog {
+    char *topic;
+    int32_t partition;
+    int64_t consumed;
+    int64_t applied;             /* every message before it is applied or dead-lettered */
+    bool paused;
+} prog_t;
 
 struct ingest {
     catalog_t *cat;
@@ -71,7 +81,22 @@ struct ingest {
     int64_t watermark_at;        /* next periodic watermark, monotonic ms */
 
     atomic_uint_least64_t batches, commits, pauses, assigned;
+    atomic_uint_least64_t batch_msgs, apply_ns;
+
+    /* Published copy of the partition table, for status and waits from
+     * other threads: prog_mu guards it, prog_cv announces progress. */
+    pthread_mutex_t prog_mu;
+    pthread_cond_t prog_cv;
+    prog_t *prog;
+    size_t n_prog;
 };
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 static int64_t now_ms(void)
 {
@@ -81,6 +106,36 @@ static int64_t now_ms(void)
 }
 
 /* ---- partition table --------------------------------------------------- */
+
+static void prog_clear(prog_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(p[i].topic);
+    free(p);
+}
+
+/* Copy the partition table for the other threads and wake waiters.
+ * Consumer thread; called after every change of next or of assignment. */
+static void progress_publish(ingest_t *in)
+{
+    prog_t *np = calloc(in->n_parts + 1, sizeof(*np));
+    size_t n = 0;
+
+    for (size_t i = 0; np != NULL && i < in->n_parts; i++) {
+        const part_t *p = &in->parts[i];
+        np[n] = (prog_t){ strdup(p->topic), p->partition, p->consumed, p->next, p->paused };
+        if (np[n].topic != NULL)
+            n++;
+    }
+    pthread_mutex_lock(&in->prog_mu);
+    if (np != NULL) {
+        prog_clear(in->prog, in->n_prog);
+        in->prog = np;
+        in->n_prog = n;
+    }
+    pthread_cond_broadcast(&in->prog_cv);
+    pthread_mutex_unlock(&in->prog_mu);
+}
 
 static part_t *part_find(ingest_t *in, const char *topic, int32_t partition)
 {
@@ -201,8 +256,11 @@ static void batch_process(ingest_t *in)
     if (in->n_batch == 0)
         return;
     err_clear(&why);
+    int64_t t0 = now_ns();
     sink_apply(in->sink, (const rd_kafka_message_t *const *)in->batch, in->n_batch, in->outcome,
                &why);
+    atomic_fetch_add(&in->apply_ns, (uint64_t)(now_ns() - t0));
+    atomic_fetch_add(&in->batch_msgs, in->n_batch);
     atomic_fetch_add(&in->batches, 1);
     for (size_t i = 0; i < in->n_batch; i++) {
         const rd_kafka_message_t *m = in->batch[i];
@@ -232,6 +290,7 @@ static void batch_process(ingest_t *in)
     }
     batch_drop(in);
     commit(in, NULL, true);
+    progress_publish(in);
 }
 
 static void poll_error(ingest_t *in, const rd_kafka_message_t *m)
@@ -266,6 +325,8 @@ static void take(ingest_t *in, rd_kafka_message_t *m)
         rd_kafka_message_destroy(m);
         return;
     }
+    if (m->offset + 1 > p->consumed)
+        p->consumed = m->offset + 1;
     in->batch[in->n_batch++] = m;
 }
 
@@ -377,9 +438,11 @@ static void on_assign(ingest_t *in, rd_kafka_topic_partition_list_t *l)
         }
         p->next = tp->offset >= 0 ? tp->offset : -1;
         p->committed = ct->offset >= 0 ? ct->offset : -1;
+        p->consumed = -1;
     }
     rd_kafka_topic_partition_list_destroy(c);
     log_partitions("assigned", l, true);
+    progress_publish(in);
 }
 
 /* Bring the stored offsets of collections that lag behind the
@@ -425,6 +488,7 @@ static void on_revoke(ingest_t *in, rd_kafka_topic_partition_list_t *l, bool los
     for (int i = 0; i < l->cnt; i++)
         part_remove(in, l->elems[i].topic, l->elems[i].partition);
     log_partitions(lost ? "lost" : "revoked", l, false);
+    progress_publish(in);
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -546,6 +610,9 @@ static void ingest_free(ingest_t *in)
     free(in->parts);
     free(in->batch);
     free(in->outcome);
+    prog_clear(in->prog, in->n_prog);
+    pthread_mutex_destroy(&in->prog_mu);
+    pthread_cond_destroy(&in->prog_cv);
     free(in);
 }
 
@@ -574,6 +641,8 @@ int ingest_start(catalog_t *cat, const ingest_opts_t *o, ingest_t **out, err_t *
     if ((in = calloc(1, sizeof(*in))) == NULL)
         return err_set(err, ERR_NOMEM, "no memory");
     in->cat = cat;
+    pthread_mutex_init(&in->prog_mu, NULL);
+    pthread_cond_init(&in->prog_cv, NULL);
     in->latest = o->auto_offset_reset != NULL && strcmp(o->auto_offset_reset, "latest") == 0;
     in->batch_size = o->batch_size ? o->batch_size : DEFAULT_BATCH;
     in->batch_timeout_ms = o->batch_timeout_ms;
@@ -618,4 +687,133 @@ void ingest_stats_get(ingest_t *in, ingest_stats_t *st)
     st->commits = atomic_load(&in->commits);
     st->pauses = atomic_load(&in->pauses);
     st->assigned = atomic_load(&in->assigned);
+}
+
+/* ---- read-your-writes and metrics --------------------------------------- */
+
+/* librdkafka's last known high watermark (non-blocking), or -1. */
+static int64_t high_watermark(ingest_t *in, const char *topic, int32_t partition)
+{
+    int64_t lo = -1, hi = -1;
+    if (rd_kafka_get_watermark_offsets(in->rk, topic, partition, &lo, &hi) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    return hi;
+}
+
+cJSON *ingest_status_json(ingest_t *in)
+{
+    cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "partitions");
+
+    pthread_mutex_lock(&in->prog_mu);
+    for (size_t i = 0; arr != NULL && i < in->n_prog; i++) {
+        const prog_t *p = &in->prog[i];
+        int64_t hwm = high_watermark(in, p->topic, p->partition);
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "topic", p->topic);
+        cJSON_AddNumberToObject(e, "partition", p->partition);
+        cJSON_AddNumberToObject(e, "consumed", (double)p->consumed);
+        cJSON_AddNumberToObject(e, "applied", (double)p->applied);
+        cJSON_AddNumberToObject(e, "high_watermark", (double)hwm);
+        if (hwm >= 0 && p->applied >= 0)
+            cJSON_AddNumberToObject(e, "lag", (double)(hwm > p->applied ? hwm - p->applied : 0));
+        else
+            cJSON_AddNullToObject(e, "lag");
+        cJSON_AddBoolToObject(e, "paused", p->paused);
+        cJSON_AddItemToArray(arr, e);
+    }
+    pthread_mutex_unlock(&in->prog_mu);
+    return o;
+}
+
+static const prog_t *prog_find(const ingest_t *in, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < in->n_prog; i++)
+        if (in->prog[i].partition == partition && strcmp(in->prog[i].topic, topic) == 0)
+            return &in->prog[i];
+    return NULL;
+}
+
+int ingest_wait_applied(ingest_t *in, const char *topic, int32_t partition, int64_t offset,
+                        int timeout_ms, err_t *err)
+{
+    struct timespec dl;
+    int rc = ERR_OK;
+
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += timeout_ms / 1000;
+    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&in->prog_mu);
+    for (;;) {
+        const prog_t *p = prog_find(in, topic, partition);
+        if (p != NULL && p->applied > offset)
+            break;
+        if (pthread_cond_timedwait(&in->prog_cv, &in->prog_mu, &dl) != 0) {
+            p = prog_find(in, topic, partition);
+            if (p != NULL && p->applied > offset)
+                break;
+            rc = err_set(err, ERR_TIMEOUT, "%s[%" PRId32 "]@%" PRId64 " not applied within %d ms%s",
+                         topic, partition, offset, timeout_ms,
+                         p == NULL ? " (partition not assigned to this node)" : "");
+            break;
+        }
+    }
+    pthread_mutex_unlock(&in->prog_mu);
+    return rc;
+}
+
+char *ingest_metrics_text(ingest_t *in)
+{
+    ingest_stats_t st;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+
+    if (f == NULL)
+        return NULL;
+    ingest_stats_get(in, &st);
+    fprintf(f, "# HELP veclog_ingest_messages_total Kafka messages by outcome\n"
+               "# TYPE veclog_ingest_messages_total counter\n"
+               "veclog_ingest_messages_total{outcome=\"applied\"} %" PRIu64 "\n"
+               "veclog_ingest_messages_total{outcome=\"skipped\"} %" PRIu64 "\n"
+               "veclog_ingest_messages_total{outcome=\"dead_lettered\"} %" PRIu64 "\n"
+               "veclog_ingest_messages_total{outcome=\"retried\"} %" PRIu64 "\n"
+               "# HELP veclog_ingest_batches_total Poll batches applied\n"
+               "# TYPE veclog_ingest_batches_total counter\n"
+               "veclog_ingest_batches_total %" PRIu64 "\n"
+               "# HELP veclog_ingest_batch_messages_total Messages in those batches (mean batch size = this / batches)\n"
+               "# TYPE veclog_ingest_batch_messages_total counter\n"
+               "veclog_ingest_batch_messages_total %" PRIu64 "\n"
+               "# HELP veclog_ingest_apply_seconds_total Time spent applying batches\n"
+               "# TYPE veclog_ingest_apply_seconds_total counter\n"
+               "veclog_ingest_apply_seconds_total %.6f\n"
+               "# HELP veclog_ingest_wal_records_total WAL records written by ingest\n"
+               "# TYPE veclog_ingest_wal_records_total counter\n"
+               "veclog_ingest_wal_records_total %" PRIu64 "\n"
+               "# HELP veclog_ingest_pauses_total Partitions paused for a retry\n"
+               "# TYPE veclog_ingest_pauses_total counter\n"
+               "veclog_ingest_pauses_total %" PRIu64 "\n"
+               "# HELP veclog_ingest_assigned_partitions Partitions assigned to this node\n"
+               "# TYPE veclog_ingest_assigned_partitions gauge\n"
+               "veclog_ingest_assigned_partitions %" PRIu64 "\n",
+            st.sink.applied, st.sink.skipped, st.sink.dead, st.sink.retried, st.batches,
+            (uint64_t)atomic_load(&in->batch_msgs), (double)atomic_load(&in->apply_ns) / 1e9,
+            st.sink.ops, st.pauses, st.assigned);
+    fprintf(f, "# HELP veclog_ingest_lag Messages behind the high watermark, per partition\n"
+               "# TYPE veclog_ingest_lag gauge\n");
+    pthread_mutex_lock(&in->prog_mu);
+    for (size_t i = 0; i < in->n_prog; i++) {
+        const prog_t *p = &in->prog[i];
+        int64_t hwm = high_watermark(in, p->topic, p->partition);
+        if (hwm >= 0 && p->applied >= 0)
+            fprintf(f, "veclog_ingest_lag{topic=\"%s\",partition=\"%" PRId32 "\"} %" PRId64 "\n",
+                    p->topic, p->partition, hwm > p->applied ? hwm - p->applied : 0);
+    }
+    pthread_mutex_unlock(&in->prog_mu);
+    fclose(f);
+    return buf;
 }

@@ -45,6 +45,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "ingest/sink.h"
 #include "store/catalog.h"
 #include "store/err.h"
@@ -88,5 +90,21 @@ typedef struct ingest_stats {
 } ingest_stats_t;
 
 void ingest_stats_get(ingest_t *in, ingest_stats_t *st);
+
+/* Per assigned partition: consumed (one past the last message taken),
+ * applied (every message before it is applied or dead-lettered),
+ * high_watermark (librdkafka's last known, -1 unknown) and lag.  New JSON
+ * {"partitions": [...]} owned by the caller.  Any thread. */
+cJSON *ingest_status_json(ingest_t *in);
+
+/* Block until the message at offset of topic/partition is applied (or
+ * dead-lettered) on this node, or timeout_ms passes (ERR_TIMEOUT).  Any
+ * thread but the consumer's: read-your-writes for producers. */
+int ingest_wait_applied(ingest_t *in, const char *topic, int32_t partition, int64_t offset,
+                        int timeout_ms, err_t *err);
+
+/* Prometheus text of the ingest figures (malloc'd; caller frees; NULL on
+ * allocation failure).  Any thread. */
+char *ingest_metrics_text(ingest_t *in);
 
 #endif

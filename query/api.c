@@ -240,6 +240,20 @@ static int h_telemetry(api_ctx_t *x, cJSON **result, err_t *err)
     return ERR_OK;
 }
 
+static const api_ingest_hooks_t *ingest_hooks(const api_t *a)
+{
+    return __atomic_load_n(&a->ingest, __ATOMIC_ACQUIRE);
+}
+
+static int h_ingest_partitions(api_ctx_t *x, cJSON **result, err_t *err)
+{
+    const api_ingest_hooks_t *hk = ingest_hooks(x->a);
+    if (hk == NULL)
+        return err_set(err, ERR_NOT_FOUND, "Kafka ingest is not running on this node");
+    *result = hk->status(hk->ctx);
+    return *result ? ERR_OK : err_set(err, ERR_NOMEM, "no memory");
+}
+
 static int h_unimplemented(api_ctx_t *x, cJSON **result, err_t *err)
 {
     (void)result;
@@ -261,6 +275,7 @@ static const route_t routes[] = {
     { API_GET, C "/exists", h_collection_exists, R_READ },
     { API_GET, C "/aliases", h_aliases_of, R_READ },
     { API_GET, "/aliases", h_aliases_all, R_READ },
+    { API_GET, "/ingest/partitions", h_ingest_partitions, R_READ },
     { API_PUT, C "/points", api_points_upsert, R_BODY },
     { API_POST, C "/points", api_points_retrieve, R_BODY | R_READ },
     { API_GET, C "/points/{id}", api_points_get, R_READ },
@@ -389,6 +404,67 @@ static bool query_flag(const char *query, const char *name)
     return false;
 }
 
+/* The percent-decoded value of name in the query string, or false. */
+static bool query_value(const char *query, const char *name, char *buf, size_t cap)
+{
+    size_t nl = strlen(name), n = 0;
+    for (const char *q = query; q && *q; q = strchr(q, '&') ? strchr(q, '&') + 1 : NULL) {
+        if (strncmp(q, name, nl) != 0 || q[nl] != '=')
+            continue;
+        for (const char *v = q + nl + 1; *v && *v != '&' && n + 1 < cap; v++) {
+            unsigned int c;
+            if (*v == '%' && sscanf(v + 1, "%2x", &c) == 1) {
+                buf[n++] = (char)c;
+                v += 2;
+            } else {
+                buf[n++] = *v == '+' ? ' ' : *v;
+            }
+        }
+        buf[n] = '\0';
+        return true;
+    }
+    return false;
+}
+
+/* Read-your-writes: ?wait_offsets=topic:partition:offset[,...] makes a
+ * read wait (up to ?wait_timeout_ms, default 5000) until this node's Kafka
+ * ingest has applied those messages. */
+static int wait_offsets(api_t *a, const char *query, err_t *err)
+{
+    char list[2048], tbuf[32];
+    long timeout = 5000;
+
+    if (!query_value(query, "wait_offsets", list, sizeof(list)))
+        return ERR_OK;
+    const api_ingest_hooks_t *hk = ingest_hooks(a);
+    if (hk == NULL)
+        return err_set(err, ERR_INVALID, "wait_offsets: Kafka ingest is not running on this node");
+    if (query_value(query, "wait_timeout_ms", tbuf, sizeof(tbuf))) {
+        char *end;
+        timeout = strtol(tbuf, &end, 10);
+        if (*end != '\0' || timeout < 0 || timeout > 600000)
+            return err_set(err, ERR_INVALID, "wait_timeout_ms: expected 0..600000");
+    }
+    for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *c2 = strrchr(tok, ':'), *c1;
+        char *end1, *end2;
+        if (c2 == NULL || (*c2 = '\0', c1 = strrchr(tok, ':')) == NULL)
+            return err_set(err, ERR_INVALID, "wait_offsets: expected topic:partition:offset");
+        *c1 = '\0';
+        long part = strtol(c1 + 1, &end1, 10);
+        long long off = strtoll(c2 + 1, &end2, 10);
+        if (*tok == '\0' || *end1 || *end2 || c1[1] == '\0' || c2[1] == '\0' || part < 0 || off < 0)
+            return err_set(err, ERR_INVALID, "wait_offsets: expected topic:partition:offset");
+        err_t werr;
+        int rc = hk->wait(hk->ctx, tok, (int32_t)part, (int64_t)off, (int)timeout, &werr);
+        if (rc == ERR_TIMEOUT) /* 503: retriable, the write is not visible yet */
+            return err_setr(err, ERR_BUSY, true, "wait_offsets: %.400s", werr.msg);
+        if (rc != ERR_OK)
+            return err_set(err, rc, "%.450s", werr.msg);
+    }
+    return ERR_OK;
+}
+
 static int check_auth(api_t *a, const api_req_t *req, const route_t *r, err_t *err)
 {
     if (a->api_key == NULL && a->ro_key == NULL)
@@ -494,7 +570,9 @@ void api_handle(api_t *a, const api_req_t *req, api_resp_t *resp)
     }
     x.wait = query_flag(req->query, "wait");
     err_clear(&err);
-    rc = r->fn(&x, &result, &err);
+    rc = (r->flags & R_READ) ? wait_offsets(a, req->query, &err) : ERR_OK;
+    if (rc == ERR_OK)
+        rc = r->fn(&x, &result, &err);
     if (rc != ERR_OK) {
         respond_error(resp, rc, err.msg, t0);
     } else {
@@ -577,6 +655,11 @@ static bool service_endpoint(api_t *a, const api_req_t *req, api_resp_t *resp)
         }
         metrics_render(a->metrics, &buf, &len, &cap);
         metrics_collections(a, &buf, &len, &cap);
+        const api_ingest_hooks_t *hk = ingest_hooks(a);
+        char *im = hk ? hk->metrics(hk->ctx) : NULL;
+        if (im != NULL)
+            metrics_appendf(&buf, &len, &cap, "%s", im);
+        free(im);
         resp->status = buf ? 200 : 500;
         resp->body = buf ? buf : strdup("out of memory");
         resp->body_len = buf ? len : strlen(resp->body);
@@ -613,6 +696,15 @@ int api_new(catalog_t *cat, const api_opts_t *opts, api_t **out, err_t *err)
     return ERR_OK;
 }
 
+void api_set_ingest(api_t *a, const api_ingest_hooks_t *hooks)
+{
+    api_ingest_hooks_t *copy = malloc(sizeof(*copy));
+    if (copy == NULL)
+        return;
+    *copy = *hooks;
+    __atomic_store_n(&a->ingest, copy, __ATOMIC_RELEASE);
+}
+
 void api_set_ready(api_t *a, bool ready)
 {
     __atomic_store_n(&a->ready, ready ? 1 : 0, __ATOMIC_RELEASE);
@@ -623,6 +715,7 @@ void api_free(api_t *a)
     if (a == NULL)
         return;
     metrics_free(a->metrics);
+    free(a->ingest);
     free(a->api_key);
     free(a->ro_key);
     free(a->version);

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
+
 #include "store/catalog.h"
 
 typedef struct api api_t;
@@ -42,6 +44,17 @@ typedef struct api_resp {
     char route[64];           /* route label for metrics ("/collections/{name}/points/query") */
 } api_resp_t;
 
+/* What the query node may ask of Kafka ingest, which lives in another
+ * module: main wires these to ingest_status_json / ingest_wait_applied /
+ * ingest_metrics_text.  Functions are called from worker threads. */
+typedef struct api_ingest_hooks {
+    void *ctx;
+    cJSON *(*status)(void *ctx);
+    int (*wait)(void *ctx, const char *topic, int32_t partition, int64_t offset, int timeout_ms,
+                err_t *err);
+    char *(*metrics)(void *ctx);
+} api_ingest_hooks_t;
+
 typedef struct api_opts {
     const char *api_key;            /* NULL: no authentication */
     const char *read_only_api_key;  /* NULL: none */
@@ -54,6 +67,10 @@ void api_free(api_t *a);
 
 /* Mark the node ready (recovery done): /readyz answers 200 from then on. */
 void api_set_ready(api_t *a, bool ready);
+
+/* Connect Kafka ingest (hooks copied).  Call before api_set_ready; the
+ * hooks' ctx must outlive the api. */
+void api_set_ingest(api_t *a, const api_ingest_hooks_t *hooks);
 
 /* Handle one request; resp is filled (always, even on errors). */
 void api_handle(api_t *a, const api_req_t *req, api_resp_t *resp);

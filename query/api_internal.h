@@ -18,6 +18,7 @@ struct api {
     char *version;
     metrics_t *metrics;
     volatile int ready;
+    api_ingest_hooks_t *ingest;   /* NULL until api_set_ingest; set once */
     double started;
 };
 

@@ -1729,6 +1729,77 @@ static void test_api_health_texts(void **state)
     call(POST, "/healthz", NULL, 404);
 }
 
+/* ---- Kafka ingest hooks: status, read-your-writes, metrics --------------- */
+
+typedef struct fake_ingest {
+    int64_t applied;          /* every offset below is applied */
+    int waits;
+} fake_ingest_t;
+
+static cJSON *fake_status(void *ctx)
+{
+    fake_ingest_t *f = ctx;
+    cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "partitions");
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "topic", "t");
+    cJSON_AddNumberToObject(p, "applied", (double)f->applied);
+    cJSON_AddItemToArray(arr, p);
+    return o;
+}
+
+static int fake_wait(void *ctx, const char *topic, int32_t partition, int64_t offset, int timeout_ms,
+                     err_t *err)
+{
+    fake_ingest_t *f = ctx;
+    f->waits++;
+    assert_string_equal(topic, "my.topic");
+    assert_int_equal(partition, 3);
+    assert_true(timeout_ms >= 0);
+    if (offset < f->applied)
+        return ERR_OK;
+    return err_set(err, ERR_TIMEOUT, "my.topic[3]@%lld not applied within %d ms", (long long)offset,
+                   timeout_ms);
+}
+
+static char *fake_metrics(void *ctx)
+{
+    (void)ctx;
+    return strdup("veclog_ingest_batches_total 7\n");
+}
+
+static void test_api_ingest_hooks(void **state)
+{
+    (void)state;
+    static fake_ingest_t f = { .applied = 10 };
+    fail_with(GET, "/ingest/partitions", NULL, 404, "not running", NULL);
+    fail_with(POST, "/collections/c/points/count?wait_offsets=my.topic:3:1", "{}", 400, "wait_offsets",
+              "not running");
+    api_ingest_hooks_t hooks = { &f, fake_status, fake_wait, fake_metrics };
+    api_set_ingest(G->api, &hooks);
+    json_eq(ok(GET, "/ingest/partitions", NULL), "{'partitions': [{'topic': 't', 'applied': 10}]}");
+    /* applied: the read runs; percent-encoded separators are decoded */
+    ok(POST, "/collections/c/points/count?wait_offsets=my.topic%3A3%3A9&wait_timeout_ms=10", "{}");
+    ok(POST, "/collections/c/points/scroll?wait_offsets=my.topic:3:1,my.topic:3:2", "{}");
+    assert_int_equal(f.waits, 3);
+    /* not applied in time: 503, naming the offset */
+    fail_with(POST, "/collections/c/points/count?wait_offsets=my.topic:3:10&wait_timeout_ms=5", "{}", 503,
+              "wait_offsets", "my.topic[3]@10");
+    /* malformed lists */
+    static const char *const bad[] = { "x", "t:1", "t:a:1", ":1:2", "t:1:", "t:-1:3",
+                                       "my.topic:3:1&wait_timeout_ms=-1",
+                                       "my.topic:3:1&wait_timeout_ms=9999999" };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char url[256];
+        snprintf(url, sizeof(url), "/collections/c/points/count?wait_offsets=%s", bad[i]);
+        fail_with(POST, url, "{}", 400, "wait", NULL);
+    }
+    /* writes ignore it (reads only) */
+    ok(PUT, "/collections/c/points?wait_offsets=zzz", "{'points': [{'id': 1, 'vector': [1,0,0,0]}]}");
+    /* ingest figures join /metrics */
+    cJSON *m = call(GET, "/metrics", NULL, 200);
+    assert_non_null(strstr(m->valuestring, "veclog_ingest_batches_total 7"));
+}
+
 static void test_api_metrics(void **state)
 {
     (void)state;
@@ -2012,6 +2083,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_api_not_ready_503, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_health_texts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_metrics, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_ingest_hooks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_fuzz_type_confusion, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_concurrent_requests, setup, teardown),
         cmocka_unit_test(test_api_status_of),

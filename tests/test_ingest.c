@@ -451,6 +451,26 @@ static void test_ingest_applies_every_kind(void **state)
     assert_int_equal(st.sink.dead, 0);
     assert_int_equal(st.sink.retried, 0);
     assert_int_equal(st.sink.messages, 23);
+    /* read-your-writes: the status, and waits for applied / future offsets */
+    err_t e;
+    assert_int_equal(ingest_wait_applied(f->in, "in", 0, 13, 5000, &e), ERR_OK);
+    assert_int_equal(ingest_wait_applied(f->in, "routed", 0, 2, 5000, &e), ERR_OK);
+    assert_int_equal(ingest_wait_applied(f->in, "in", 0, 1000, 50, &e), ERR_TIMEOUT);
+    assert_int_equal(ingest_wait_applied(f->in, "nope", 0, 0, 50, &e), ERR_TIMEOUT);
+    assert_non_null(strstr(e.msg, "not assigned"));
+    cJSON *status = ingest_status_json(f->in);
+    cJSON *p, *in0 = NULL;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItem(status, "partitions"))
+        if (strcmp(cJSON_GetObjectItem(p, "topic")->valuestring, "in") == 0 &&
+            cJSON_GetObjectItem(p, "partition")->valuedouble == 0)
+            in0 = p;
+    assert_non_null(in0);
+    assert_int_equal((int)cJSON_GetObjectItem(in0, "applied")->valuedouble, 14);
+    assert_int_equal((int)cJSON_GetObjectItem(in0, "consumed")->valuedouble, 14);
+    cJSON_Delete(status);
+    char *m = ingest_metrics_text(f->in);
+    assert_non_null(strstr(m, "veclog_ingest_messages_total{outcome=\"applied\"}"));
+    free(m);
     stop(f);
 }
 
