@@ -500,6 +500,8 @@ static int handle_open(catalog_t *cat, catalog_handle_t *h, err_t *err)
     co.checkpoint_bytes = 2 * co.wal.segment_bytes;
     rc = coll_open(h->dir, &co, &h->coll, err);
     coll_vector_defs_free(defs, n);
+    if (rc == ERR_OK)
+        catalog_index_apply(h);
     return rc;
 }
 

@@ -15,10 +15,24 @@
 /* ---- payload indexes -------------------------------------------------- */
 
 /*
+ * IN-MEMORY INDEXES
+ * Definitions of type keyword, integer, bool and uuid (string or object
+ * form) also get an in-memory equality index in the collection
+ * (coll_index_set), which filters with match.value / match.any conditions
+ * on that field use to pick candidates; the results are exactly those of
+ * a full scan.  Such an index is not persisted: it is rebuilt from memory
+ * whenever the collection is opened (catalog_index_apply) and when a
+ * definition is created, replaced or deleted.  Two concurrent requests on
+ * the same field may leave the in-memory index of the other request's
+ * type until the next open; that changes speed, never results.
+ */
+
+/*
  * Qdrant's payload indexes (PUT /collections/{c}/index) only speed up
  * filtering there; Qdrant guarantees the same results with or without them.
- * veclog evaluates every filter exactly on the stored payload, so here an
- * index is only its definition: validated as strictly as Qdrant's
+ * veclog evaluates every filter exactly on the stored payload (an index
+ * only narrows which points are evaluated: IN-MEMORY INDEXES below).  A
+ * definition is validated as strictly as Qdrant's
  * PayloadFieldSchema (and stricter: unknown fields are rejected), stored in
  * config.json's "payload_schema" section, and reported in
  * CollectionInfo.payload_schema, so clients that create indexes (or check
@@ -421,6 +435,47 @@ void catalog_index_schema_load(catalog_handle_t *h)
     cJSON_Delete(s);
 }
 
+/* The coll index kind of a stored definition, or 0 if it has none. */
+static int schema_kind(const cJSON *schema)
+{
+    const cJSON *type = cJSON_IsObject(schema) ? cJSON_GetObjectItemCaseSensitive(schema, "type")
+                                               : schema;
+    static const struct { const char *name; int kind; } kinds[] = {
+        { "keyword", COLL_INDEX_KEYWORD }, { "integer", COLL_INDEX_INTEGER },
+        { "bool", COLL_INDEX_BOOL }, { "uuid", COLL_INDEX_UUID },
+    };
+
+    for (size_t i = 0; cJSON_IsString(type) && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (strcmp(type->valuestring, kinds[i].name) == 0)
+            return kinds[i].kind;
+    return 0;
+}
+
+/* Make h->coll's in-memory index on field match a definition of kind
+ * (0: none). */
+static void index_sync(catalog_handle_t *h, const char *field, int kind)
+{
+    err_t e;
+
+    if (h->coll == NULL)
+        return;
+    if (kind == 0) {
+        coll_index_drop(h->coll, field);
+    } else if (coll_index_set(h->coll, field, kind, &e) != ERR_OK) {
+        coll_index_drop(h->coll, field);
+        log_warn("catalog", "%s: in-memory index on \"%s\" not built: %s", h->name, field, e.msg);
+    }
+}
+
+void catalog_index_apply(catalog_handle_t *h)
+{
+    const cJSON *it;
+
+    cJSON_ArrayForEach(it, h->schema)
+        if (schema_kind(it) != 0)
+            index_sync(h, it->string, schema_kind(it));
+}
+
 /* Replace h->schema by schema (owned) and persist; on failure nothing
  * changes and schema is freed.  cat->mu held. */
 static int index_schema_commit(catalog_handle_t *h, cJSON *schema, err_t *err)
@@ -464,6 +519,7 @@ int catalog_index_create(catalog_t *cat, catalog_handle_t *h, const cJSON *body,
                        "Can't auto-detect field type, please specify `field_schema` in the request");
     if ((rc = index_schema_parse(schema, "field_schema", &norm, err)) != ERR_OK)
         return rc;
+    int kind = schema_kind(norm);
 
     pthread_mutex_lock(&cat->mu);
     if (h->dropped || !h->ready) {
@@ -486,8 +542,10 @@ int catalog_index_create(catalog_t *cat, catalog_handle_t *h, const cJSON *body,
         }
     }
     pthread_mutex_unlock(&cat->mu);
-    if (rc == ERR_OK)
+    if (rc == ERR_OK) {
+        index_sync(h, name->valuestring, kind);
         log_info("catalog", "%s: payload index on \"%s\" defined", h->name, name->valuestring);
+    }
     return rc;
 }
 
@@ -515,6 +573,8 @@ int catalog_index_delete(catalog_t *cat, catalog_handle_t *h, const char *field,
     }
     /* else: nothing to remove, which Qdrant answers with success too */
     pthread_mutex_unlock(&cat->mu);
+    if (rc == ERR_OK)
+        index_sync(h, field, 0);
     return rc;
 }
 

@@ -40,6 +40,9 @@
  * point's new state into a change list without touching memory (readers go
  * on), writes the RocksDB batch, and only then takes the writer lock to
  * swap the changes into memory: readers see an op wholly or not at all.
+ * The swap also moves each changed slot's entries in the payload indexes
+ * (coll_index.c), and filter ops pick their targets through the index
+ * planner like reads do.
  */
 #include "coll_internal.h"
 
@@ -754,7 +757,12 @@ static int filter_targets(apply_t *a, ptid_t **ids, size_t *n, err_t *err)
     cJSON_Delete(fj);
     if (rc != ERR_OK)
         return rc;
-    for (uint32_t s = 0; s < c->n_slots; s++) {
+    uint32_t *cand = NULL;
+    size_t n_cand = 0;
+    bool planned = coll_index_plan(c, f, &cand, &n_cand);
+    size_t n_scan = planned ? n_cand : c->n_slots;
+    for (size_t i = 0; i < n_scan; i++) {
+        uint32_t s = planned ? cand[i] : (uint32_t)i;
         if (!(c->slots[s].flags & SLOT_LIVE))
             continue;
         hv_ctx_t h = { c, s };
@@ -772,6 +780,7 @@ static int filter_targets(apply_t *a, ptid_t **ids, size_t *n, err_t *err)
         }
         (*ids)[(*n)++] = c->slots[s].id;
     }
+    free(cand);
     filter_free(f);
     return rc;
 }
@@ -868,6 +877,12 @@ static int apply_swap_one(coll_t *c, change_t *ch)
 
     c->live = c->live + live - was_live;
     c->tombs = c->tombs + !live - (existed && !was_live);
+    if (c->n_idx > 0) {
+        const cJSON *old_p = was_live ? sl->payload : NULL;
+        const cJSON *new_p = live ? (ch->payload_set ? ch->payload : sl->payload) : NULL;
+        if (old_p != new_p)
+            coll_index_update(c, (uint32_t)s, old_p, new_p);
+    }
     sl->version = ch->version;
     sl->pv = ch->pv;
     sl->flags = ch->flags;
@@ -1354,6 +1369,8 @@ int coll_tombstones_purge(coll_t *c, uint64_t upto_seq, size_t *purged, err_t *e
     c->tombs -= *purged;
     if (map_rebuild(c, c->map_cap ? c->map_cap : 1024) != ERR_OK && rc == ERR_OK)
         rc = err_set(err, ERR_NOMEM, "no memory");
+    if (*purged > 0)
+        coll_index_rebuild_all(c); /* slots were renumbered */
     pthread_rwlock_unlock(&c->lock);
     pthread_mutex_unlock(&c->apply_mu);
     rocksdb_writebatch_destroy(b);
@@ -1367,7 +1384,10 @@ void coll_info_get(coll_t *c, coll_info_t *info)
     info->points = c->live;
     info->tombstones = c->tombs;
     info->vectors = c->vectors;
+    info->indexes = (uint32_t)c->n_idx;
     pthread_rwlock_unlock(&c->lock);
+    info->index_reads = __atomic_load_n(&c->st_index_reads, __ATOMIC_RELAXED);
+    info->index_candidates = __atomic_load_n(&c->st_index_cands, __ATOMIC_RELAXED);
     pthread_mutex_lock(&c->apply_mu);
     info->applied_seq = c->applied_seq;
     info->failed = c->failed;
@@ -1394,6 +1414,7 @@ void coll_close(coll_t *c)
         rocksdb_readoptions_destroy(c->ropts);
     if (c->fopts)
         rocksdb_flushoptions_destroy(c->fopts);
+    coll_index_free_all(c);
     for (uint32_t s = 0; s < c->n_slots; s++)
         cJSON_Delete(c->slots[s].payload);
     free(c->slots);

@@ -105,6 +105,27 @@ int coll_checkpoint(coll_t *c, err_t *err);
  * insert_only write of those ids is accepted again).  Returns how many. */
 int coll_tombstones_purge(coll_t *c, uint64_t upto_seq, size_t *purged, err_t *err);
 
+/* ---- payload indexes -------------------------------------------------- */
+
+/* Kinds of in-memory equality index (Qdrant schema types keyword, integer,
+ * bool and uuid; a uuid index holds strings, as match.value compares them). */
+enum coll_index_kind { COLL_INDEX_KEYWORD = 1, COLL_INDEX_INTEGER, COLL_INDEX_BOOL,
+                       COLL_INDEX_UUID };
+
+/* Build (or rebuild, replacing one of another kind) the equality index on
+ * a payload key path from the current memory, and keep it up to date from
+ * then on.  Filters with {key, match: {value | any}} conditions on that
+ * path (filter_must_eq) then evaluate only the points the index names;
+ * results are the same as without it.  Not persistent: whoever defines
+ * indexes (the catalog) sets them again after every coll_open.  Blocks
+ * writes while building; readers are held only for the swap.  field is
+ * borrowed.  ERR_INVALID (bad path or kind), ERR_NOMEM. */
+int coll_index_set(coll_t *c, const char *field, int kind, err_t *err);
+
+/* Forget the index on field (no-op if there is none).  Waits for the op
+ * being applied; readers are held only for the swap.  Thread-safe. */
+void coll_index_drop(coll_t *c, const char *field);
+
 /* ---- reads ------------------------------------------------------------ */
 
 enum coll_sel_payload { COLL_PAYLOAD_NONE = 0, COLL_PAYLOAD_ALL, COLL_PAYLOAD_INCLUDE,
@@ -191,6 +212,9 @@ typedef struct coll_info {
     uint64_t vectors;         /* stored vectors over all names */
     wal_stats_t wal;
     bool failed;              /* a write failed after logging: restart needed */
+    uint32_t indexes;         /* payload indexes in use */
+    uint64_t index_reads;     /* reads / filter ops whose candidates came from an index */
+    uint64_t index_candidates;/* candidate points those examined */
 } coll_info_t;
 
 void coll_info_get(coll_t *c, coll_info_t *info);

@@ -66,6 +66,12 @@ struct coll {
     bool failed;
     char failed_msg[256];
     pthread_mutex_t ckpt_mu;
+
+    /* Payload indexes (coll_index.c): changed under lock exclusively,
+     * built with apply_mu held. */
+    struct coll_index **idx;
+    size_t n_idx;
+    uint64_t st_index_reads, st_index_cands;   /* atomic counters */
 };
 
 /* Slot of id, or -1.  Caller holds lock (either mode) or is the applier. */
@@ -73,6 +79,28 @@ int64_t coll_slot_find(const coll_t *c, const ptid_t *id);
 
 /* Index of a vector name ("" / NULL = unnamed), or -1. */
 int coll_vector_index(const coll_t *c, const char *name);
+
+/* ---- coll_index.c ----------------------------------------------------- */
+
+/* Move slot's index entries from old_payload to new_payload (either NULL:
+ * not live).  Caller holds lock exclusively.  On allocation failure the
+ * index concerned is marked unusable (planning skips it) until rebuilt. */
+void coll_index_update(coll_t *c, uint32_t slot, const cJSON *old_payload,
+                       const cJSON *new_payload);
+
+/* Rebuild every index from memory (after slots were renumbered).  Caller
+ * holds lock exclusively. */
+void coll_index_rebuild_all(coll_t *c);
+
+/* Free every index (coll_close). */
+void coll_index_free_all(coll_t *c);
+
+/* Plan a filtered read: if f has an equality condition on an indexed field,
+ * *slots gets a new (caller frees) ascending, duplicate-free array of the
+ * candidate slots (a superset of the matching live slots) and true is
+ * returned; false: scan every slot.  Caller holds lock (either mode) or is
+ * the applier. */
+bool coll_index_plan(coll_t *c, const filter_t *f, uint32_t **slots, size_t *n);
 
 /* ---- coll_payload.c --------------------------------------------------- */
 

@@ -10,6 +10,13 @@
  * then UUIDs) and takes each point's state from memory; a key that RocksDB
  * has but memory does not yet (an op between its store write and its
  * memory swap) is treated as absent, which is the state before that op.
+ *
+ * Filtered reads (count, search, both scrolls) ask the index planner
+ * (coll_index.c) first: when the filter has an equality condition on an
+ * indexed field, only its candidate slots are evaluated, with the full
+ * filter, so the results are those of a scan.  Scroll by id then sorts the
+ * matching candidates by id (ptid_cmp is the store's key order) instead of
+ * walking RocksDB, giving the same page and next offset.
  */
 #include "coll_internal.h"
 
@@ -141,6 +148,32 @@ static bool slot_matches(const coll_t *c, uint32_t s, const filter_t *f)
     return filter_match(f, &fp);
 }
 
+/* The slots a filtered read examines: the index planner's candidates, or
+ * every slot.  Caller holds lock. */
+typedef struct scan {
+    uint32_t *cand;           /* NULL: every slot */
+    size_t n;
+} scan_t;
+
+static void scan_begin(coll_t *c, const filter_t *f, scan_t *sc)
+{
+    if (f == NULL || !coll_index_plan(c, f, &sc->cand, &sc->n)) {
+        sc->cand = NULL;
+        sc->n = c->n_slots;
+    }
+}
+
+static uint32_t scan_slot(const scan_t *sc, size_t i)
+{
+    return sc->cand ? sc->cand[i] : (uint32_t)i;
+}
+
+static void scan_end(scan_t *sc)
+{
+    free(sc->cand);
+    sc->cand = NULL;
+}
+
 typedef struct idpos {
     const ptid_t *id;
     size_t pos;
@@ -208,8 +241,11 @@ int coll_count(coll_t *c, const filter_t *filter, size_t *count, err_t *err)
     if (filter == NULL || filter_is_empty(filter)) {
         n = c->live;
     } else {
-        for (uint32_t s = 0; s < c->n_slots; s++)
-            n += slot_matches(c, s, filter);
+        scan_t sc;
+        scan_begin(c, filter, &sc);
+        for (size_t i = 0; i < sc.n; i++)
+            n += slot_matches(c, scan_slot(&sc, i), filter);
+        scan_end(&sc);
     }
     pthread_rwlock_unlock(&c->lock);
     *count = n;
@@ -218,8 +254,8 @@ int coll_count(coll_t *c, const filter_t *filter, size_t *count, err_t *err)
 
 /* ---- scroll ----------------------------------------------------------- */
 
-static int scroll_by_id(coll_t *c, const coll_scroll_req_t *req, cJSON *arr, cJSON **next,
-                        err_t *err)
+static int scroll_by_id_iter(coll_t *c, const coll_scroll_req_t *req, cJSON *arr, cJSON **next,
+                             err_t *err)
 {
     rocksdb_iterator_t *it = rocksdb_create_iterator(c->db, c->ropts);
     uint8_t key[1 + PTID_KEY_MAX] = { 'p' };
@@ -249,6 +285,60 @@ static int scroll_by_id(coll_t *c, const coll_scroll_req_t *req, cJSON *arr, cJS
     }
     rocksdb_iter_destroy(it);
     return rc;
+}
+
+typedef struct idslot {
+    const ptid_t *id;
+    uint32_t slot;
+} idslot_t;
+
+static int idslot_cmp(const void *a, const void *b)
+{
+    return ptid_cmp(((const idslot_t *)a)->id, ((const idslot_t *)b)->id);
+}
+
+/* scroll_by_id over index candidates: the matching points at or after the
+ * offset, sorted by id (the store's key order), give the same page. */
+static int scroll_by_id_planned(coll_t *c, const coll_scroll_req_t *req, const scan_t *sc,
+                                cJSON *arr, cJSON **next, err_t *err)
+{
+    idslot_t *m = malloc((sc->n ? sc->n : 1) * sizeof(*m));
+    size_t k = 0;
+    int rc = ERR_OK;
+
+    if (m == NULL)
+        return err_set(err, ERR_NOMEM, "no memory for scroll");
+    for (size_t i = 0; i < sc->n; i++) {
+        uint32_t s = scan_slot(sc, i);
+        if (!slot_matches(c, s, req->filter) ||
+            (req->has_offset && ptid_cmp(&c->slots[s].id, &req->offset) < 0))
+            continue;
+        m[k++] = (idslot_t){ &c->slots[s].id, s };
+    }
+    qsort(m, k, sizeof(*m), idslot_cmp);
+    for (size_t i = 0; i < k && rc == ERR_OK; i++) {
+        if (i == req->limit) {
+            *next = ptid_to_json(m[i].id);
+            break;
+        }
+        rc = add_point(arr, c, m[i].slot, req->sel, req->as_scored ? 0.0f : NAN, NULL, err);
+    }
+    free(m);
+    return rc;
+}
+
+static int scroll_by_id(coll_t *c, const coll_scroll_req_t *req, cJSON *arr, cJSON **next,
+                        err_t *err)
+{
+    scan_t sc;
+
+    scan_begin(c, req->filter, &sc);
+    if (sc.cand != NULL) {
+        int rc = scroll_by_id_planned(c, req, &sc, arr, next, err);
+        scan_end(&sc);
+        return rc;
+    }
+    return scroll_by_id_iter(c, req, arr, next, err);
 }
 
 typedef struct ordered {
@@ -340,15 +430,20 @@ static int scroll_ordered(coll_t *c, const coll_scroll_req_t *req, cJSON *arr, e
     size_t n = 0, got = 0;
     int rc = ERR_OK;
 
+    scan_t sc;
+
     if (o == NULL)
         return err_set(err, ERR_NOMEM, "no memory for order_by");
-    for (uint32_t s = 0; s < c->n_slots; s++) {
+    scan_begin(c, req->filter, &sc);
+    for (size_t i = 0; i < sc.n; i++) {
+        uint32_t s = scan_slot(&sc, i);
         double v;
         const cJSON *j;
         if (!slot_matches(c, s, req->filter) || !order_value(c->slots[s].payload, req, &v, &j))
             continue;
         o[n++] = (ordered_t){ v, j, &c->slots[s].id, s };
     }
+    scan_end(&sc);
     qsort(o, n, sizeof(*o), ordered_cmp);
     for (size_t i = 0; i < n && got < req->limit && rc == ERR_OK; i++, got++) {
         const ordered_t *e = &o[req->order_desc ? n - 1 - i : i];
@@ -469,8 +564,11 @@ static void search_one(coll_t *c, const coll_search_req_t *req, int k, const flo
 static void search_scan(coll_t *c, const coll_search_req_t *req, int k, const float *q, topk_t *t)
 {
     if (req->only_ids == NULL) {
-        for (uint32_t s = 0; s < c->n_slots; s++)
-            search_one(c, req, k, q, t, s);
+        scan_t sc;
+        scan_begin(c, req->filter, &sc);
+        for (size_t i = 0; i < sc.n; i++)
+            search_one(c, req, k, q, t, scan_slot(&sc, i));
+        scan_end(&sc);
         return;
     }
     /* candidates may repeat (several prefetches): score each slot once */

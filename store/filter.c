@@ -989,3 +989,89 @@ bool filter_match(const filter_t *f, const filter_point_t *p)
         return true;
     return node_match(f->root, p->payload, p);
 }
+
+/* ------------------------------------------------------------------ */
+/* equality conditions                                                 */
+
+/* The pure equality condition of a field, if it is one. */
+static bool field_eq(const struct ffield *fd, filter_eq_t *e)
+{
+    const struct fmatch *m = &fd->m;
+
+    if (fd->r.kind != FR_NONE || fd->box != NULL || fd->radius != NULL || fd->poly != NULL ||
+        fd->has_count || fd->is_empty >= 0 || fd->is_null >= 0 || fd->key == NULL)
+        return false;
+    memset(e, 0, sizeof(*e));
+    e->key = fd->key;
+    switch (m->kind) {
+    case FM_STR:
+        e->type = FILTER_EQ_STR;
+        e->strs = &m->s;
+        e->n = 1;
+        return true;
+    case FM_INT:
+        e->type = FILTER_EQ_INT;
+        e->ints = &m->i;
+        e->n = 1;
+        return true;
+    case FM_BOOL:
+        e->type = FILTER_EQ_BOOL;
+        e->b = m->b;
+        e->n = 1;
+        return true;
+    case FM_ANY_STR:
+        e->type = FILTER_EQ_STR;
+        e->strs = (const char *const *)m->strs;
+        e->n = m->nstrs;
+        return true;
+    case FM_ANY_INT:
+        e->type = FILTER_EQ_INT;
+        e->ints = m->ints;
+        e->n = m->nints;
+        return true;
+    default:
+        return false;
+    }
+}
+
+static size_t node_must_eq(const struct fnode *n, filter_eq_t *out, size_t cap, size_t got,
+                           int depth)
+{
+    for (size_t i = 0; n != NULL && i < n->must.n; i++) {
+        const struct fcond *c = &n->must.items[i];
+        filter_eq_t e;
+        if (c->kind == FC_FIELD && field_eq(c->field, &e)) {
+            if (got < cap)
+                out[got] = e;
+            got++;
+        } else if (c->kind == FC_FILTER && depth < 8) {
+            got = node_must_eq(c->filter, out, cap, got, depth + 1);
+        }
+    }
+    return got;
+}
+
+size_t filter_must_eq(const filter_t *f, filter_eq_t *out, size_t cap)
+{
+    if (f == NULL || f->match_all)
+        return 0;
+    return node_must_eq(f->root, out, cap, 0, 0);
+}
+
+bool filter_path_same(const char *a, const char *b)
+{
+    struct fseg sa[32], sb[32];
+    size_t na = filter_path_split(a, sa, 32), nb = filter_path_split(b, sb, 32);
+
+    if (na == 0 || na != nb)
+        return false;
+    if (na > 32)
+        return strcmp(a, b) == 0;
+    for (size_t i = 0; i < na; i++) {
+        if (sa[i].kind != sb[i].kind || sa[i].index != sb[i].index || sa[i].len != sb[i].len)
+            return false;
+        if (sa[i].kind == FSEG_KEY && memcmp(sa[i].key, sb[i].key, sa[i].len) != 0)
+            return false;
+    }
+    return true;
+}

@@ -62,6 +62,36 @@ bool filter_match(const filter_t *f, const filter_point_t *p);
  * reject a point: {} or only empty must / must_not lists). */
 bool filter_is_empty(const filter_t *f);
 
+/* ---- equality conditions (for payload index planners) ---- */
+
+enum filter_eq_type { FILTER_EQ_STR = 1, FILTER_EQ_INT, FILTER_EQ_BOOL };
+
+/* One equality condition every matching point must satisfy: some value at
+ * key (an array value: some element) equals one of the n values. */
+typedef struct filter_eq {
+    const char *key;          /* key path as written in the filter */
+    int type;                 /* enum filter_eq_type */
+    size_t n;                 /* values (0: the condition matches nothing) */
+    const char *const *strs;  /* FILTER_EQ_STR: n strings */
+    const int64_t *ints;      /* FILTER_EQ_INT: n integers */
+    bool b;                   /* FILTER_EQ_BOOL (n == 1) */
+} filter_eq_t;
+
+/* The conjunctive equality conditions of f: the field conditions of its
+ * top-level `must` (also when given as a single condition, and those of
+ * sub-filters listed in that `must`, recursively) that consist of exactly
+ * {key, match: {value}} (string, integer or bool) or {key, match: {any:
+ * [...]}} (strings or integers).  A point passes f only if it passes every
+ * one of them, so they may narrow candidates; f must still be evaluated in
+ * full.  Stores at most cap into out and returns how many exist (may
+ * exceed cap).  Everything in out is borrowed from f: valid until
+ * filter_free(f).  Thread-safe (f is immutable). */
+size_t filter_must_eq(const filter_t *f, filter_eq_t *out, size_t cap);
+
+/* true if a and b are valid key paths naming the same segments ("a.b" and
+ * "\"a\".b" are the same path). */
+bool filter_path_same(const char *a, const char *b);
+
 /* Collect the values at a Qdrant key path ("a.b", "a[].b", "a[0]",
  * "\"odd key\".x") into out (borrowed pointers into payload), storing at most
  * cap of them.  Returns how many were found, which may exceed cap (meaning

@@ -115,6 +115,7 @@ struct fgeo_poly {
 
 struct ffield {
     struct fpath path;
+    const char *key;   /* the key path as written (for filter_must_eq) */
     struct fmatch m;
     struct frange r;
     const struct fgeo_box *box;

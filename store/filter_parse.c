@@ -650,6 +650,9 @@ static int parse_field(struct pctx *c, const cJSON *v, struct fcond *out)
     if (!any && fc->is_empty < 0 && fc->is_null < 0)
         return perr(c, "at least one field condition must be specified for key \"%.64s\"",
                     cJSON_GetObjectItemCaseSensitive(v, "key")->valuestring);
+    const char *key = cJSON_GetObjectItemCaseSensitive(v, "key")->valuestring;
+    if ((fc->key = pstrdup(c, key, strlen(key))) == NULL)
+        return pnomem(c);
     out->kind = FC_FIELD;
     out->field = fc;
     return ERR_OK;

@@ -1,0 +1,563 @@
+/*
+ * coll_index.c - in-memory payload equality indexes of a collection and
+ * the planner that uses them.  Part of the coll module (coll.h,
+ * coll_internal.h).
+ *
+ * STRUCTURE
+ * One index per indexed key path: a chained hash table from value to the
+ * set of slots whose payload holds that value at the path.  Values are
+ * typed by the index kind: strings (keyword, uuid), integers (numbers that
+ * are integral and fit an i64, as match.value compares them) or bools.  A
+ * value found at the path that is an array contributes each element (one
+ * level), exactly as a field condition tests it; values of other types are
+ * not indexed (no equality condition of the index's type can match them).
+ * A slot set is an open-addressing table of slot + 1 with linear probing
+ * and backward-shift deletion, so adding or removing a point costs
+ * O(values it holds), whatever the cardinality of the values.
+ *
+ * CONSISTENCY
+ * The applier calls coll_index_update for every slot whose payload or
+ * liveness changes, inside the swap (lock held exclusively), so readers
+ * see index and slots change together.  coll_index_set builds with
+ * apply_mu held (memory cannot change, readers go on) and installs under
+ * the writer lock.  Purging tombstones renumbers slots: it rebuilds.  An
+ * allocation failure while updating marks that index broken; the planner
+ * ignores broken indexes (full scan) until coll_index_set rebuilds it, so
+ * results never depend on an index being complete.
+ *
+ * PLANNING
+ * filter_must_eq lists the equality conditions every match must satisfy.
+ * Each one on an indexed path whose value type fits the index kind gives a
+ * candidate set (the union over its values); the smallest is taken, sorted
+ * ascending (the order of a full scan) and deduplicated.  Callers evaluate
+ * the full filter on each candidate, so results equal a full scan's.
+ */
+#include "coll_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "log.h"
+
+#define PLAN_EQ_MAX 16
+
+typedef struct sset {
+    uint32_t *t;              /* slot + 1, 0 = empty */
+    uint32_t cap, n;          /* cap: 0 or a power of two */
+} sset_t;
+
+typedef struct ival {
+    struct ival *next;
+    uint64_t hash;
+    int64_t i;                /* integer, or bool as 0 / 1 */
+    sset_t slots;
+    char s[];                 /* string kinds */
+} ival_t;
+
+typedef struct coll_index {
+    char *field;
+    int kind;                 /* enum coll_index_kind */
+    bool broken;
+    ival_t **buckets;
+    size_t nb, nvals;         /* nb: 0 or a power of two */
+} coll_index_t;
+
+/* A value as the index keys it. */
+typedef struct ikey {
+    const char *s;            /* string kinds */
+    int64_t i;
+    uint64_t hash;
+} ikey_t;
+
+/* ---- slot sets --------------------------------------------------------- */
+
+static uint32_t mix32(uint32_t x)
+{
+    x ^= x >> 16;
+    x *= 0x7feb352dU;
+    x ^= x >> 15;
+    x *= 0x846ca68bU;
+    x ^= x >> 16;
+    return x;
+}
+
+static void sset_put(uint32_t *t, uint32_t cap, uint32_t v)
+{
+    uint32_t mask = cap - 1;
+    uint32_t i = mix32(v) & mask;
+    while (t[i] != 0)
+        i = (i + 1) & mask;
+    t[i] = v;
+}
+
+static int sset_add(sset_t *s, uint32_t slot)
+{
+    uint32_t v = slot + 1;
+
+    if ((s->n + 1) * 4 > s->cap * 3) {
+        uint32_t cap = s->cap ? s->cap * 2 : 4;
+        uint32_t *t = calloc(cap, sizeof(uint32_t));
+        if (t == NULL)
+            return ERR_NOMEM;
+        for (uint32_t i = 0; i < s->cap; i++)
+            if (s->t[i] != 0)
+                sset_put(t, cap, s->t[i]);
+        free(s->t);
+        s->t = t;
+        s->cap = cap;
+    }
+    uint32_t mask = s->cap - 1;
+    for (uint32_t i = mix32(v) & mask;; i = (i + 1) & mask) {
+        if (s->t[i] == v)
+            return ERR_OK;
+        if (s->t[i] == 0) {
+            s->t[i] = v;
+            s->n++;
+            return ERR_OK;
+        }
+    }
+}
+
+static void sset_del(sset_t *s, uint32_t slot)
+{
+    uint32_t v = slot + 1, mask = s->cap - 1, i;
+
+    if (s->cap == 0)
+        return;
+    for (i = mix32(v) & mask; s->t[i] != v; i = (i + 1) & mask)
+        if (s->t[i] == 0)
+            return;
+    /* backward-shift: move later entries of the run into the hole */
+    for (uint32_t j = (i + 1) & mask; s->t[j] != 0; j = (j + 1) & mask) {
+        uint32_t home = mix32(s->t[j]) & mask;
+        bool movable = i <= j ? (home <= i || home > j) : (home <= i && home > j);
+        if (movable) {
+            s->t[i] = s->t[j];
+            i = j;
+        }
+    }
+    s->t[i] = 0;
+    s->n--;
+}
+
+/* ---- value tables ------------------------------------------------------ */
+
+static uint64_t hash_bytes(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+    return h;
+}
+
+static uint64_t hash_int(int64_t i)
+{
+    uint64_t z = (uint64_t)i + 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static bool kind_is_str(int kind)
+{
+    return kind == COLL_INDEX_KEYWORD || kind == COLL_INDEX_UUID;
+}
+
+/* serde_json's as_i64 as filter.c applies it to match.value integers. */
+static bool as_i64(const cJSON *v, int64_t *out)
+{
+    double d = v->valuedouble;
+
+    if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0) || (double)(int64_t)d != d)
+        return false;
+    *out = (int64_t)d;
+    return true;
+}
+
+/* The key of payload value v in an index of kind, or false if not indexed. */
+static bool key_of(int kind, const cJSON *v, ikey_t *k)
+{
+    k->s = NULL;
+    k->i = 0;
+    if (kind_is_str(kind)) {
+        if (!cJSON_IsString(v) || v->valuestring == NULL)
+            return false;
+        k->s = v->valuestring;
+        k->hash = hash_bytes(k->s);
+        return true;
+    }
+    if (kind == COLL_INDEX_INTEGER && !(cJSON_IsNumber(v) && as_i64(v, &k->i)))
+        return false;
+    if (kind == COLL_INDEX_BOOL) {
+        if (!cJSON_IsBool(v))
+            return false;
+        k->i = cJSON_IsTrue(v) != 0;
+    }
+    k->hash = hash_int(k->i);
+    return true;
+}
+
+static ival_t *ival_find(const coll_index_t *ix, const ikey_t *k)
+{
+    if (ix->nb == 0)
+        return NULL;
+    for (ival_t *v = ix->buckets[k->hash & (ix->nb - 1)]; v != NULL; v = v->next)
+        if (v->hash == k->hash && (k->s ? strcmp(v->s, k->s) == 0 : v->i == k->i))
+            return v;
+    return NULL;
+}
+
+static int buckets_grow(coll_index_t *ix)
+{
+    size_t nb = ix->nb ? ix->nb * 2 : 64;
+    ival_t **b = calloc(nb, sizeof(*b));
+
+    if (b == NULL)
+        return ERR_NOMEM;
+    for (size_t i = 0; i < ix->nb; i++) {
+        ival_t *v = ix->buckets[i], *next;
+        for (; v != NULL; v = next) {
+            next = v->next;
+            v->next = b[v->hash & (nb - 1)];
+            b[v->hash & (nb - 1)] = v;
+        }
+    }
+    free(ix->buckets);
+    ix->buckets = b;
+    ix->nb = nb;
+    return ERR_OK;
+}
+
+static ival_t *ival_get(coll_index_t *ix, const ikey_t *k)
+{
+    ival_t *v = ival_find(ix, k);
+    size_t sl = k->s ? strlen(k->s) : 0;
+
+    if (v != NULL)
+        return v;
+    if (ix->nvals + 1 > ix->nb && buckets_grow(ix) != ERR_OK)
+        return NULL;
+    v = calloc(1, sizeof(*v) + sl + 1);
+    if (v == NULL)
+        return NULL;
+    v->hash = k->hash;
+    v->i = k->i;
+    if (k->s)
+        memcpy(v->s, k->s, sl + 1);
+    v->next = ix->buckets[k->hash & (ix->nb - 1)];
+    ix->buckets[k->hash & (ix->nb - 1)] = v;
+    ix->nvals++;
+    return v;
+}
+
+/* Remove slot from value k; drop the value when no slot holds it. */
+static void ival_remove_slot(coll_index_t *ix, const ikey_t *k, uint32_t slot)
+{
+    if (ix->nb == 0)
+        return;
+    ival_t **pp = &ix->buckets[k->hash & (ix->nb - 1)];
+    for (; *pp != NULL; pp = &(*pp)->next) {
+        ival_t *v = *pp;
+        if (v->hash != k->hash || (k->s ? strcmp(v->s, k->s) != 0 : v->i != k->i))
+            continue;
+        sset_del(&v->slots, slot);
+        if (v->slots.n == 0) {
+            *pp = v->next;
+            free(v->slots.t);
+            free(v);
+            ix->nvals--;
+        }
+        return;
+    }
+}
+
+static void index_clear(coll_index_t *ix)
+{
+    for (size_t i = 0; i < ix->nb; i++) {
+        ival_t *v = ix->buckets[i], *next;
+        for (; v != NULL; v = next) {
+            next = v->next;
+            free(v->slots.t);
+            free(v);
+        }
+    }
+    free(ix->buckets);
+    ix->buckets = NULL;
+    ix->nb = ix->nvals = 0;
+}
+
+static void index_free(coll_index_t *ix)
+{
+    if (ix == NULL)
+        return;
+    index_clear(ix);
+    free(ix->field);
+    free(ix);
+}
+
+/* ---- maintenance ------------------------------------------------------- */
+
+static int index_one(coll_index_t *ix, uint32_t slot, const cJSON *v, bool add)
+{
+    ikey_t k;
+
+    if (!key_of(ix->kind, v, &k))
+        return ERR_OK;
+    if (!add) {
+        ival_remove_slot(ix, &k, slot);
+        return ERR_OK;
+    }
+    ival_t *iv = ival_get(ix, &k);
+    return iv != NULL ? sset_add(&iv->slots, slot) : ERR_NOMEM;
+}
+
+/* Add (or remove) slot under every value payload holds at the path. */
+static int index_payload(coll_index_t *ix, uint32_t slot, const cJSON *payload, bool add)
+{
+    const cJSON *local[16], **vals = local;
+    size_t n = filter_path_values(payload, ix->field, vals, 16);
+    int rc = ERR_OK;
+
+    if (n > 16) {
+        vals = malloc(n * sizeof(*vals));
+        if (vals == NULL)
+            return ERR_NOMEM;
+        n = filter_path_values(payload, ix->field, vals, n);
+    }
+    for (size_t i = 0; i < n && rc == ERR_OK; i++) {
+        const cJSON *el;
+        if (!cJSON_IsArray(vals[i])) {
+            rc = index_one(ix, slot, vals[i], add);
+            continue;
+        }
+        cJSON_ArrayForEach(el, vals[i])
+            if (rc == ERR_OK)
+                rc = index_one(ix, slot, el, add);
+    }
+    if (vals != local)
+        free(vals);
+    return rc;
+}
+
+static int index_build(const coll_t *c, coll_index_t *ix)
+{
+    index_clear(ix);
+    ix->broken = false;
+    for (uint32_t s = 0; s < c->n_slots; s++) {
+        if (!(c->slots[s].flags & SLOT_LIVE) || c->slots[s].payload == NULL)
+            continue;
+        if (index_payload(ix, s, c->slots[s].payload, true) != ERR_OK) {
+            index_clear(ix);
+            ix->broken = true;
+            return ERR_NOMEM;
+        }
+    }
+    return ERR_OK;
+}
+
+void coll_index_update(coll_t *c, uint32_t slot, const cJSON *old_payload,
+                       const cJSON *new_payload)
+{
+    for (size_t i = 0; i < c->n_idx; i++) {
+        coll_index_t *ix = c->idx[i];
+        if (ix->broken)
+            continue;
+        if (old_payload != NULL)
+            index_payload(ix, slot, old_payload, false);
+        if (new_payload != NULL && index_payload(ix, slot, new_payload, true) != ERR_OK) {
+            ix->broken = true;
+            index_clear(ix);
+            log_warn("coll", "%s: payload index on \"%s\" disabled: no memory", c->dir,
+                     ix->field);
+        }
+    }
+}
+
+void coll_index_rebuild_all(coll_t *c)
+{
+    for (size_t i = 0; i < c->n_idx; i++)
+        if (index_build(c, c->idx[i]) != ERR_OK)
+            log_warn("coll", "%s: payload index on \"%s\" disabled: no memory", c->dir,
+                     c->idx[i]->field);
+}
+
+void coll_index_free_all(coll_t *c)
+{
+    for (size_t i = 0; i < c->n_idx; i++)
+        index_free(c->idx[i]);
+    free(c->idx);
+    c->idx = NULL;
+    c->n_idx = 0;
+}
+
+static ssize_t index_pos(const coll_t *c, const char *field)
+{
+    for (size_t i = 0; i < c->n_idx; i++)
+        if (strcmp(c->idx[i]->field, field) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
+int coll_index_set(coll_t *c, const char *field, int kind, err_t *err)
+{
+    coll_index_t *ix, *old = NULL;
+    int rc;
+
+    if (field == NULL || !filter_path_is_valid(field))
+        return err_set(err, ERR_INVALID, "index: \"%s\" is not a valid key path",
+                       field ? field : "");
+    if (kind < COLL_INDEX_KEYWORD || kind > COLL_INDEX_UUID)
+        return err_set(err, ERR_INVALID, "index: unknown kind %d", kind);
+    ix = calloc(1, sizeof(*ix));
+    if (ix == NULL || (ix->field = strdup(field)) == NULL) {
+        free(ix);
+        return err_set(err, ERR_NOMEM, "no memory");
+    }
+    ix->kind = kind;
+    pthread_mutex_lock(&c->apply_mu);
+    rc = index_build(c, ix);
+    if (rc == ERR_OK) {
+        pthread_rwlock_wrlock(&c->lock);
+        ssize_t p = index_pos(c, field);
+        if (p >= 0) {
+            old = c->idx[p];
+            c->idx[p] = ix;
+        } else {
+            coll_index_t **ni = realloc(c->idx, (c->n_idx + 1) * sizeof(*ni));
+            if (ni == NULL) {
+                rc = ERR_NOMEM;
+            } else {
+                c->idx = ni;
+                c->idx[c->n_idx++] = ix;
+            }
+        }
+        pthread_rwlock_unlock(&c->lock);
+    }
+    pthread_mutex_unlock(&c->apply_mu);
+    if (rc != ERR_OK) {
+        index_free(ix);
+        return err_set(err, ERR_NOMEM, "no memory building the index on \"%s\"", field);
+    }
+    index_free(old);
+    return ERR_OK;
+}
+
+void coll_index_drop(coll_t *c, const char *field)
+{
+    coll_index_t *old = NULL;
+
+    if (field == NULL)
+        return;
+    pthread_mutex_lock(&c->apply_mu);
+    pthread_rwlock_wrlock(&c->lock);
+    ssize_t p = index_pos(c, field);
+    if (p >= 0) {
+        old = c->idx[p];
+        c->idx[p] = c->idx[--c->n_idx];
+    }
+    pthread_rwlock_unlock(&c->lock);
+    pthread_mutex_unlock(&c->apply_mu);
+    index_free(old);
+}
+
+/* ---- planning ---------------------------------------------------------- */
+
+static bool kind_fits(int kind, int eq_type)
+{
+    return (eq_type == FILTER_EQ_STR && kind_is_str(kind)) ||
+           (eq_type == FILTER_EQ_INT && kind == COLL_INDEX_INTEGER) ||
+           (eq_type == FILTER_EQ_BOOL && kind == COLL_INDEX_BOOL);
+}
+
+/* The posting of value j of e, or NULL if no point holds it. */
+static const ival_t *eq_value(const coll_index_t *ix, const filter_eq_t *e, size_t j)
+{
+    ikey_t k = { 0 };
+
+    if (e->type == FILTER_EQ_STR) {
+        k.s = e->strs[j];
+        k.hash = hash_bytes(k.s);
+    } else {
+        k.i = e->type == FILTER_EQ_BOOL ? (int64_t)e->b : e->ints[j];
+        k.hash = hash_int(k.i);
+    }
+    return ival_find(ix, &k);
+}
+
+static size_t eq_size(const coll_index_t *ix, const filter_eq_t *e)
+{
+    size_t n = 0;
+    for (size_t j = 0; j < e->n; j++) {
+        const ival_t *v = eq_value(ix, e, j);
+        n += v ? v->slots.n : 0;
+    }
+    return n;
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Best (smallest) usable index condition; false if none. */
+static bool plan_pick(const coll_t *c, const filter_eq_t *eqs, size_t n_eq,
+                      const coll_index_t **best_ix, const filter_eq_t **best_eq, size_t *best_n)
+{
+    bool found = false;
+
+    for (size_t i = 0; i < n_eq; i++) {
+        for (size_t k = 0; k < c->n_idx; k++) {
+            const coll_index_t *ix = c->idx[k];
+            if (ix->broken || !kind_fits(ix->kind, eqs[i].type) ||
+                !filter_path_same(ix->field, eqs[i].key))
+                continue;
+            size_t sz = eq_size(ix, &eqs[i]);
+            if (!found || sz < *best_n) {
+                *best_ix = ix;
+                *best_eq = &eqs[i];
+                *best_n = sz;
+                found = true;
+            }
+        }
+    }
+    return found;
+}
+
+bool coll_index_plan(coll_t *c, const filter_t *f, uint32_t **slots, size_t *n)
+{
+    filter_eq_t eqs[PLAN_EQ_MAX];
+    const coll_index_t *ix = NULL;
+    const filter_eq_t *e = NULL;
+    size_t n_eq, total = 0, w = 0;
+
+    *slots = NULL;
+    *n = 0;
+    if (c->n_idx == 0 || f == NULL)
+        return false;
+    n_eq = filter_must_eq(f, eqs, PLAN_EQ_MAX);
+    if (n_eq > PLAN_EQ_MAX)
+        n_eq = PLAN_EQ_MAX;
+    if (!plan_pick(c, eqs, n_eq, &ix, &e, &total))
+        return false;
+    uint32_t *out = malloc((total ? total : 1) * sizeof(uint32_t));
+    if (out == NULL)
+        return false;
+    for (size_t j = 0; j < e->n; j++) {
+        const ival_t *v = eq_value(ix, e, j);
+        for (uint32_t t = 0; v != NULL && t < v->slots.cap; t++)
+            if (v->slots.t[t] != 0)
+                out[w++] = v->slots.t[t] - 1;
+    }
+    qsort(out, w, sizeof(uint32_t), u32_cmp);
+    size_t u = 0;
+    for (size_t i = 0; i < w; i++)
+        if (u == 0 || out[u - 1] != out[i])
+            out[u++] = out[i];
+    __atomic_fetch_add(&c->st_index_reads, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&c->st_index_cands, (uint64_t)u, __ATOMIC_RELAXED);
+    *slots = out;
+    *n = u;
+    return true;
+}
