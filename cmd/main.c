@@ -4,6 +4,7 @@
  *   veclog serve [--config FILE]   ingest + query node in one process
  *   veclog broker [--brokers N]    embedded development Kafka broker
  *   veclog config [--config FILE]  print the effective configuration
+ *   veclog dlq list|show|redrive|purge ...  dead-letter tooling (dlq/redrive.h)
  *   veclog version
  *
  * Start-up order for serve: configuration (any error stops here, naming
@@ -21,9 +22,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cmd/config.h"
+#include "dlq/redrive.h"
 #include "ingest/broker.h"
 #include "ingest/ingest.h"
 #include "query/api.h"
@@ -46,6 +49,9 @@ static void usage(FILE *f)
             "  broker [--brokers N]     run an embedded development Kafka broker and print\n"
             "                           bootstrap.servers=HOST:PORT\n"
             "  config [--config FILE]   print the effective configuration (file + environment)\n"
+            "  dlq list|show P:O|redrive (P:O|--all) [--dry-run] [--max-redrives N] [--force]\n"
+            "      |purge (--all|P:O) [--config FILE] [--brokers HOST:PORT]\n"
+            "                           list, show, redrive or purge dead letters of dlq.topic\n"
             "  version                  print the version\n"
             "\n"
             "Every configuration key can be overridden by environment, e.g.\n"
@@ -237,6 +243,88 @@ static char *hook_metrics(void *ctx)
     return ingest_metrics_text(ctx);
 }
 
+/* The dead-letter tool behind /dlq: one redrive_t per request (its own
+ * clients), requests serialized so purges and redrives do not race. */
+typedef struct dlq_ctx {
+    redrive_opts_t o;
+    pthread_mutex_t mu;
+} dlq_ctx_t;
+
+typedef int (*dlq_op_fn)(redrive_t *r, const void *arg, cJSON **out, err_t *err);
+
+static int dlq_call(void *ctx, dlq_op_fn fn, const void *arg, cJSON **out, err_t *err)
+{
+    dlq_ctx_t *c = ctx;
+    redrive_t *r;
+    int rc;
+
+    pthread_mutex_lock(&c->mu);
+    if ((rc = redrive_open(&c->o, &r, err)) == ERR_OK) {
+        rc = fn(r, arg, out, err);
+        redrive_close(r);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+static int op_list(redrive_t *r, const void *arg, cJSON **out, err_t *err)
+{
+    (void)arg;
+    return redrive_list(r, out, err);
+}
+
+static int op_show(redrive_t *r, const void *arg, cJSON **out, err_t *err)
+{
+    const api_dlq_ref_t *a = arg;
+    return redrive_show(r, &(redrive_ref_t){ a->partition, a->offset }, out, err);
+}
+
+static int op_redrive(redrive_t *r, const void *arg, cJSON **out, err_t *err)
+{
+    const api_dlq_redrive_t *a = arg;
+    redrive_ref_t *refs = calloc(a->n_refs + 1, sizeof(*refs));
+    if (refs == NULL)
+        return err_set(err, ERR_NOMEM, "no memory");
+    for (size_t i = 0; i < a->n_refs; i++)
+        refs[i] = (redrive_ref_t){ a->refs[i].partition, a->refs[i].offset };
+    redrive_req_t q = { .all = a->all, .refs = refs, .n_refs = a->n_refs, .dry_run = a->dry_run,
+                        .max_redrives = a->max_redrives, .force = a->force };
+    int rc = redrive_run(r, &q, out, err);
+    if (rc == ERR_BUSY) { /* partial: the document says which failed */
+        cJSON_Delete(*out);
+        *out = NULL;
+    }
+    free(refs);
+    return rc;
+}
+
+static int op_purge(redrive_t *r, const void *arg, cJSON **out, err_t *err)
+{
+    const api_dlq_ref_t *a = arg;
+    redrive_ref_t u = { a ? a->partition : 0, a ? a->offset : 0 };
+    return redrive_purge(r, a ? &u : NULL, out, err);
+}
+
+static int hook_dlq_list(void *ctx, cJSON **out, err_t *err)
+{
+    return dlq_call(ctx, op_list, NULL, out, err);
+}
+
+static int hook_dlq_show(void *ctx, const api_dlq_ref_t *ref, cJSON **out, err_t *err)
+{
+    return dlq_call(ctx, op_show, ref, out, err);
+}
+
+static int hook_dlq_redrive(void *ctx, const api_dlq_redrive_t *q, cJSON **out, err_t *err)
+{
+    return dlq_call(ctx, op_redrive, q, out, err);
+}
+
+static int hook_dlq_purge(void *ctx, const api_dlq_ref_t *until, cJSON **out, err_t *err)
+{
+    return dlq_call(ctx, op_purge, until, out, err);
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     config_t cfg;
@@ -246,6 +334,8 @@ static int cmd_serve(int argc, char **argv)
     ingest_t *ingest = NULL;
     api_t *api = NULL;
     http_t *http = NULL;
+    dlq_ctx_t dctx = { .mu = PTHREAD_MUTEX_INITIALIZER };
+    const char **dprops = NULL;
     sigset_t set;
     err_t err;
     int rc = 1;
@@ -275,6 +365,14 @@ static int cmd_serve(int argc, char **argv)
     if (ingest != NULL) {
         api_ingest_hooks_t hooks = { ingest, hook_status, hook_wait, hook_metrics };
         api_set_ingest(api, &hooks);
+        dprops = kv_pairs(cfg.kafka.properties, cfg.kafka.n_properties);
+        dctx.o = (redrive_opts_t){ .brokers = broker ? broker_bootstraps(broker) : cfg.kafka.brokers,
+                                   .topic = cfg.dlq.topic, .group_id = cfg.kafka.group_id,
+                                   .properties = dprops };
+        api_dlq_hooks_t dh = { &dctx, hook_dlq_list, hook_dlq_show, hook_dlq_redrive,
+                               hook_dlq_purge };
+        if (dprops != NULL)
+            api_set_dlq(api, &dh);
     }
     api_set_ready(api, true);
     log_info("veclog", "ready: http://%s:%u, storage %s", cfg.service.host, http_port(http),
@@ -289,6 +387,7 @@ out:
     api_free(api);
     broker_stop(broker);
     catalog_close(cat);
+    free(dprops);
     config_free(&cfg);
     if (rc == 0)
         log_info("veclog", "stopped cleanly");
@@ -333,6 +432,180 @@ static int cmd_config(int argc, char **argv)
     return rc;
 }
 
+/* ---- veclog dlq -------------------------------------------------------- */
+
+typedef struct dlq_args {
+    const char *sub, *config, *brokers, *ref;
+    bool all, dry_run, force;
+    int max_redrives;
+} dlq_args_t;
+
+static int dlq_args_parse(int argc, char **argv, dlq_args_t *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->sub = argc > 2 ? argv[2] : "";
+    for (int i = 3; i < argc; i++) {
+        const char *o = argv[i];
+        bool has = i + 1 < argc;
+        if (strcmp(o, "--config") == 0 && has)
+            a->config = argv[++i];
+        else if (strcmp(o, "--brokers") == 0 && has)
+            a->brokers = argv[++i];
+        else if (strcmp(o, "--max-redrives") == 0 && has && atoi(argv[i + 1]) > 0)
+            a->max_redrives = atoi(argv[++i]);
+        else if (strcmp(o, "--all") == 0)
+            a->all = true;
+        else if (strcmp(o, "--dry-run") == 0)
+            a->dry_run = true;
+        else if (strcmp(o, "--force") == 0)
+            a->force = true;
+        else if (o[0] != '-' && a->ref == NULL)
+            a->ref = o;
+        else {
+            fprintf(stderr, "veclog dlq: unexpected argument \"%s\"\n", o);
+            return -1;
+        }
+    }
+    bool ok = strcmp(a->sub, "list") == 0 ? !a->all && !a->ref
+              : strcmp(a->sub, "show") == 0 ? !a->all && a->ref
+              : strcmp(a->sub, "redrive") == 0 || strcmp(a->sub, "purge") == 0 ? a->all != (a->ref != NULL)
+              : false;
+    if (!ok)
+        fprintf(stderr, "usage: veclog dlq list|show P:O|redrive (P:O|--all) [--dry-run] "
+                        "[--max-redrives N] [--force]|purge (--all|P:O) [--config FILE] "
+                        "[--brokers HOST:PORT]\n");
+    return ok ? 0 : -1;
+}
+
+static void dlq_print_list(const cJSON *doc)
+{
+    const cJSON *e, *c;
+
+    printf("%-4s %-8s %-24s %-24s %-16s %-26s %-3s %-12s %s\n", "PART", "OFFSET", "TIMESTAMP",
+           "ORIGINAL", "STAGE", "CLASS", "RD", "KEY", "MESSAGE");
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(doc, "dead_letters")) {
+        const cJSON *o = cJSON_GetObjectItem(e, "original"), *k = cJSON_GetObjectItem(e, "key");
+        const cJSON *ot = cJSON_GetObjectItem(o, "topic"), *ts = cJSON_GetObjectItem(e, "timestamp");
+        char orig[300], when[32] = "-";
+        time_t t = cJSON_IsNumber(ts) ? (time_t)(ts->valuedouble / 1000) : 0;
+        struct tm tm;
+        if (cJSON_IsNumber(ts))
+            strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+        snprintf(orig, sizeof(orig), "%s[%d]@%.0f", cJSON_IsString(ot) ? ot->valuestring : "?",
+                 cJSON_GetObjectItem(o, "partition")->valueint,
+                 cJSON_GetObjectItem(o, "offset")->valuedouble);
+        printf("%-4d %-8.0f %-24s %-24s %-16s %-26s %-3d %-12.12s %s\n",
+               cJSON_GetObjectItem(e, "partition")->valueint,
+               cJSON_GetObjectItem(e, "offset")->valuedouble, when, orig,
+               cJSON_GetObjectItem(e, "stage")->valuestring,
+               cJSON_GetObjectItem(e, "class_name")->valuestring,
+               cJSON_GetObjectItem(e, "redrive_count")->valueint,
+               cJSON_IsString(k) ? k->valuestring : "-",
+               cJSON_GetObjectItem(e, "message")->valuestring);
+    }
+    printf("\n%d dead letters pending in %s\n", cJSON_GetObjectItem(doc, "total")->valueint,
+           cJSON_GetObjectItem(doc, "topic")->valuestring);
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(doc, "counts"))
+        printf("  %-40s %d\n", c->string, c->valueint);
+}
+
+static void dlq_print_run(const cJSON *doc)
+{
+    const cJSON *e;
+    bool dry = cJSON_IsTrue(cJSON_GetObjectItem(doc, "dry_run"));
+
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(doc, "redriven")) {
+        const cJSON *o = cJSON_GetObjectItem(e, "original");
+        printf("%s %d:%.0f -> %s[%d] (redrive count %d -> %d): %s\n",
+               dry ? "would redrive" : "redrive", cJSON_GetObjectItem(e, "partition")->valueint,
+               cJSON_GetObjectItem(e, "offset")->valuedouble,
+               cJSON_GetObjectItem(o, "topic")->valuestring,
+               cJSON_GetObjectItem(o, "partition")->valueint,
+               cJSON_GetObjectItem(e, "redrive_count")->valueint,
+               cJSON_GetObjectItem(e, "redrive_count")->valueint + 1,
+               cJSON_GetObjectItem(e, "status")->valuestring);
+    }
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(doc, "skipped"))
+        printf("skipped %d:%.0f: %s\n", cJSON_GetObjectItem(e, "partition")->valueint,
+               cJSON_GetObjectItem(e, "offset")->valuedouble,
+               cJSON_GetObjectItem(e, "reason")->valuestring);
+    printf("%d %s, %d skipped, %d failed\n",
+           cJSON_GetArraySize(cJSON_GetObjectItem(doc, "redriven")),
+           dry ? "would be redriven (dry run)" : "redriven",
+           cJSON_GetArraySize(cJSON_GetObjectItem(doc, "skipped")),
+           cJSON_GetObjectItem(doc, "failed")->valueint);
+}
+
+static int dlq_exec(redrive_t *r, const dlq_args_t *a, const redrive_ref_t *ref, err_t *err)
+{
+    cJSON *doc = NULL;
+    int rc;
+
+    if (strcmp(a->sub, "list") == 0) {
+        if ((rc = redrive_list(r, &doc, err)) == ERR_OK)
+            dlq_print_list(doc);
+    } else if (strcmp(a->sub, "show") == 0) {
+        if ((rc = redrive_show(r, ref, &doc, err)) == ERR_OK) {
+            char *s = cJSON_Print(doc);
+            printf("%s\n", s ? s : "null");
+            free(s);
+        }
+    } else if (strcmp(a->sub, "redrive") == 0) {
+        redrive_req_t q = { .all = a->all, .refs = ref, .n_refs = a->all ? 0 : 1,
+                            .dry_run = a->dry_run, .max_redrives = a->max_redrives,
+                            .force = a->force };
+        rc = redrive_run(r, &q, &doc, err);
+        if (doc != NULL)
+            dlq_print_run(doc);
+    } else {
+        if ((rc = redrive_purge(r, a->all ? NULL : ref, &doc, err)) == ERR_OK)
+            printf("purged %.0f dead letters (committed for the group of the dlq tool)\n",
+                   cJSON_GetObjectItem(doc, "purged")->valuedouble);
+    }
+    cJSON_Delete(doc);
+    return rc;
+}
+
+static int cmd_dlq(int argc, char **argv)
+{
+    dlq_args_t a;
+    config_t cfg;
+    redrive_ref_t ref = { 0, 0 };
+    redrive_t *r = NULL;
+    err_t err;
+    int rc = 1;
+
+    if (dlq_args_parse(argc, argv, &a) != 0)
+        return 2;
+    if (a.ref != NULL && redrive_ref_parse(a.ref, &ref, &err) != ERR_OK) {
+        fprintf(stderr, "veclog dlq: %s\n", err.msg);
+        return 2;
+    }
+    if (config_load(a.config, environ, &cfg, &err) != ERR_OK) {
+        fprintf(stderr, "veclog dlq: %s\n", err.msg);
+        return 2;
+    }
+    log_level_set(LOG_WARN);
+    const char *brokers = a.brokers ? a.brokers : cfg.kafka.brokers;
+    const char **props = kv_pairs(cfg.kafka.properties, cfg.kafka.n_properties);
+    redrive_opts_t o = { .brokers = brokers, .topic = cfg.dlq.topic,
+                         .group_id = cfg.kafka.group_id, .properties = props };
+    if (brokers == NULL || brokers[0] == '\0') {
+        fprintf(stderr, "veclog dlq: no kafka.brokers configured: pass --brokers HOST:PORT "
+                        "(serve logs the embedded broker's address)\n");
+        rc = 2;
+    } else if (props == NULL || redrive_open(&o, &r, &err) != ERR_OK ||
+               dlq_exec(r, &a, &ref, &err) != ERR_OK) {
+        fprintf(stderr, "veclog dlq %s: %s\n", a.sub, props ? err.msg : "no memory");
+    } else {
+        rc = 0;
+    }
+    redrive_close(r);
+    free(props);
+    config_free(&cfg);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
@@ -346,6 +619,8 @@ int main(int argc, char **argv)
         return cmd_broker(argc, argv);
     if (strcmp(argv[1], "config") == 0)
         return cmd_config(argc, argv);
+    if (strcmp(argv[1], "dlq") == 0)
+        return cmd_dlq(argc, argv);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("veclog %s\n", VECLOG_VERSION);
         return 0;

@@ -183,8 +183,8 @@ static bool has_prefix(const char *s, const char *p)
     return strncmp(s, p, strlen(p)) == 0;
 }
 
-/* The redrive count the original carries (a dead letter sent back to its
- * topic), or -1. */
+/* The redrive count the original carries (set by redrive when it sends a
+ * dead letter back to its topic), or -1. */
 static long long redrive_count(const rd_kafka_headers_t *h)
 {
     const void *v;
@@ -232,7 +232,10 @@ static rd_kafka_headers_t *headers_build(const rec_t *r)
     snprintf(cls, sizeof(cls), "veclog.error.%s", err_code_name(r->why.code));
     hdr_str(h, "__connect.errors.exception.class.name", cls);
     hdr_str(h, "__connect.errors.exception.message", r->why.msg);
-    snprintf(num, sizeof(num), "%lld", redrive_count(orig) + 1);
+    /* how often this message was redriven already: redrive (redrive.c)
+     * raises the count on the copy it re-produces; a first failure is 0 */
+    long long redrives = redrive_count(orig);
+    snprintf(num, sizeof(num), "%lld", redrives < 0 ? 0 : redrives);
     hdr_str(h, H_REDRIVE, num);
     if (r->omit_value) {
         snprintf(num, sizeof(num), "%zu", m->len);

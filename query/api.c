@@ -276,6 +276,10 @@ static const route_t routes[] = {
     { API_GET, C "/aliases", h_aliases_of, R_READ },
     { API_GET, "/aliases", h_aliases_all, R_READ },
     { API_GET, "/ingest/partitions", h_ingest_partitions, R_READ },
+    { API_GET, "/dlq", api_dlq_list, R_READ },
+    { API_GET, "/dlq/{partition}/{offset}", api_dlq_show, R_READ },
+    { API_POST, "/dlq/redrive", api_dlq_redrive, R_BODY },
+    { API_POST, "/dlq/purge", api_dlq_purge, R_BODY },
     { API_PUT, C "/points", api_points_upsert, R_BODY },
     { API_POST, C "/points", api_points_retrieve, R_BODY | R_READ },
     { API_GET, C "/points/{id}", api_points_get, R_READ },
@@ -705,6 +709,15 @@ void api_set_ingest(api_t *a, const api_ingest_hooks_t *hooks)
     __atomic_store_n(&a->ingest, copy, __ATOMIC_RELEASE);
 }
 
+void api_set_dlq(api_t *a, const api_dlq_hooks_t *hooks)
+{
+    api_dlq_hooks_t *copy = malloc(sizeof(*copy));
+    if (copy == NULL)
+        return;
+    *copy = *hooks;
+    __atomic_store_n(&a->dlq, copy, __ATOMIC_RELEASE);
+}
+
 void api_set_ready(api_t *a, bool ready)
 {
     __atomic_store_n(&a->ready, ready ? 1 : 0, __ATOMIC_RELEASE);
@@ -716,6 +729,7 @@ void api_free(api_t *a)
         return;
     metrics_free(a->metrics);
     free(a->ingest);
+    free(a->dlq);
     free(a->api_key);
     free(a->ro_key);
     free(a->version);

@@ -55,6 +55,32 @@ typedef struct api_ingest_hooks {
     char *(*metrics)(void *ctx);
 } api_ingest_hooks_t;
 
+/* What the query node may ask of the dead-letter tool (dlq/redrive.h),
+ * wired by main when ingest runs.  Results are owned JSON documents; an
+ * error code with err filled otherwise.  Called from worker threads: the
+ * implementation serializes as it needs. */
+typedef struct api_dlq_ref {
+    int32_t partition;
+    int64_t offset;
+} api_dlq_ref_t;
+
+typedef struct api_dlq_redrive {
+    bool all;
+    const api_dlq_ref_t *refs;      /* when !all */
+    size_t n_refs;
+    bool dry_run;
+    int max_redrives;               /* 0 = the default (3) */
+    bool force;
+} api_dlq_redrive_t;
+
+typedef struct api_dlq_hooks {
+    void *ctx;
+    int (*list)(void *ctx, cJSON **out, err_t *err);
+    int (*show)(void *ctx, const api_dlq_ref_t *ref, cJSON **out, err_t *err);
+    int (*redrive)(void *ctx, const api_dlq_redrive_t *req, cJSON **out, err_t *err);
+    int (*purge)(void *ctx, const api_dlq_ref_t *until, cJSON **out, err_t *err); /* NULL = all */
+} api_dlq_hooks_t;
+
 typedef struct api_opts {
     const char *api_key;            /* NULL: no authentication */
     const char *read_only_api_key;  /* NULL: none */
@@ -71,6 +97,11 @@ void api_set_ready(api_t *a, bool ready);
 /* Connect Kafka ingest (hooks copied).  Call before api_set_ready; the
  * hooks' ctx must outlive the api. */
 void api_set_ingest(api_t *a, const api_ingest_hooks_t *hooks);
+
+/* Connect the dead-letter tool (hooks copied; ctx must outlive the api):
+ * GET /dlq, GET /dlq/{partition}/{offset}, POST /dlq/redrive and POST
+ * /dlq/purge answer 404 until then. */
+void api_set_dlq(api_t *a, const api_dlq_hooks_t *hooks);
 
 /* Handle one request; resp is filled (always, even on errors). */
 void api_handle(api_t *a, const api_req_t *req, api_resp_t *resp);

@@ -19,6 +19,7 @@ struct api {
     metrics_t *metrics;
     volatile int ready;
     api_ingest_hooks_t *ingest;   /* NULL until api_set_ingest; set once */
+    api_dlq_hooks_t *dlq;         /* NULL until api_set_dlq; set once */
     double started;
 };
 
@@ -37,6 +38,12 @@ typedef struct api_ctx {
 /* A handler fills *result (owned JSON, the "result" of the envelope) or
  * returns an error code with err filled. */
 typedef int (*api_handler_fn)(api_ctx_t *x, cJSON **result, err_t *err);
+
+/* api_dlq.c handlers */
+int api_dlq_list(api_ctx_t *x, cJSON **result, err_t *err);
+int api_dlq_show(api_ctx_t *x, cJSON **result, err_t *err);
+int api_dlq_redrive(api_ctx_t *x, cJSON **result, err_t *err);
+int api_dlq_purge(api_ctx_t *x, cJSON **result, err_t *err);
 
 /* api_points.c handlers */
 int api_points_upsert(api_ctx_t *x, cJSON **result, err_t *err);
