@@ -19,8 +19,9 @@
  * Definitions of type keyword, integer, bool and uuid (string or object
  * form) also get an in-memory equality index in the collection
  * (coll_index_set), which filters with match.value / match.any conditions
- * on that field use to pick candidates; the results are exactly those of
- * a full scan.  Such an index is not persisted: it is rebuilt from memory
+ * on that field use to pick candidates; float, datetime and integer
+ * (unless its "range" param is false) get an ordered one, which range
+ * conditions use.  The results are exactly those of a full scan.  Such an index is not persisted: it is rebuilt from memory
  * whenever the collection is opened (catalog_index_apply) and when a
  * definition is created, replaced or deleted.  Two concurrent requests on
  * the same field may leave the in-memory index of the other request's
@@ -443,11 +444,19 @@ static int schema_kind(const cJSON *schema)
     static const struct { const char *name; int kind; } kinds[] = {
         { "keyword", COLL_INDEX_KEYWORD }, { "integer", COLL_INDEX_INTEGER },
         { "bool", COLL_INDEX_BOOL }, { "uuid", COLL_INDEX_UUID },
+        { "float", COLL_INDEX_FLOAT }, { "datetime", COLL_INDEX_DATETIME },
     };
 
-    for (size_t i = 0; cJSON_IsString(type) && i < sizeof(kinds) / sizeof(kinds[0]); i++)
-        if (strcmp(type->valuestring, kinds[i].name) == 0)
+    for (size_t i = 0; cJSON_IsString(type) && i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        if (strcmp(type->valuestring, kinds[i].name) != 0)
+            continue;
+        if (kinds[i].kind != COLL_INDEX_INTEGER)
             return kinds[i].kind;
+        /* integer: an ordered index too unless "range" is false */
+        const cJSON *range = cJSON_IsObject(schema)
+                                 ? cJSON_GetObjectItemCaseSensitive(schema, "range") : NULL;
+        return cJSON_IsFalse(range) ? COLL_INDEX_INTEGER : COLL_INDEX_INTEGER | COLL_INDEX_RANGE;
+    }
     return 0;
 }
 

@@ -53,10 +53,10 @@ int catalog_config_write(const catalog_handle_t *h, err_t *err);
  * dropping invalid entries with a warning. */
 void catalog_index_schema_load(catalog_handle_t *h);
 
-/* Build the in-memory equality index (coll_index_set) of every stored
- * definition that has one (keyword, integer, bool, uuid), after h->coll
- * was opened.  Failures are logged: filters then scan, with the same
- * results. */
+/* Build the in-memory index (coll_index_set) of every stored
+ * definition that has one (keyword, integer, bool, uuid, float,
+ * datetime), after h->coll was opened.  Failures are logged: filters then
+ * scan, with the same results. */
 void catalog_index_apply(catalog_handle_t *h);
 
 /* CollectionInfo.payload_schema for a stored schema (counts points). */

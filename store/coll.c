@@ -1388,6 +1388,7 @@ void coll_info_get(coll_t *c, coll_info_t *info)
     pthread_rwlock_unlock(&c->lock);
     info->index_reads = __atomic_load_n(&c->st_index_reads, __ATOMIC_RELAXED);
     info->index_candidates = __atomic_load_n(&c->st_index_cands, __ATOMIC_RELAXED);
+    info->index_range_reads = __atomic_load_n(&c->st_index_range, __ATOMIC_RELAXED);
     pthread_mutex_lock(&c->apply_mu);
     info->applied_seq = c->applied_seq;
     info->failed = c->failed;

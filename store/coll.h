@@ -107,15 +107,24 @@ int coll_tombstones_purge(coll_t *c, uint64_t upto_seq, size_t *purged, err_t *e
 
 /* ---- payload indexes -------------------------------------------------- */
 
-/* Kinds of in-memory equality index (Qdrant schema types keyword, integer,
- * bool and uuid; a uuid index holds strings, as match.value compares them). */
+/* Kinds of in-memory index (Qdrant schema types).  keyword, integer, bool
+ * and uuid keep an equality index (a uuid index holds strings, as
+ * match.value compares them).  float and datetime keep an ordered index
+ * for range conditions (every number, resp. every string that parses as a
+ * datetime, ordered by value, resp. instant); so does integer when
+ * COLL_INDEX_RANGE is or'ed into the kind (Qdrant's integer "range"
+ * param); such an ordered index holds every number, as range compares
+ * them, not only integers. */
 enum coll_index_kind { COLL_INDEX_KEYWORD = 1, COLL_INDEX_INTEGER, COLL_INDEX_BOOL,
-                       COLL_INDEX_UUID };
+                       COLL_INDEX_UUID, COLL_INDEX_FLOAT, COLL_INDEX_DATETIME };
+#define COLL_INDEX_RANGE 0x100
 
 /* Build (or rebuild, replacing one of another kind) the equality index on
  * a payload key path from the current memory, and keep it up to date from
  * then on.  Filters with {key, match: {value | any}} conditions on that
- * path (filter_must_eq) then evaluate only the points the index names;
+ * path (filter_must_eq), and {key, range} conditions on a path with an
+ * ordered index (filter_must_range), then evaluate only the points the
+ * index names (the smallest candidate set among the usable conditions);
  * results are the same as without it.  Not persistent: whoever defines
  * indexes (the catalog) sets them again after every coll_open.  Blocks
  * writes while building; readers are held only for the swap.  field is
@@ -215,6 +224,7 @@ typedef struct coll_info {
     uint32_t indexes;         /* payload indexes in use */
     uint64_t index_reads;     /* reads / filter ops whose candidates came from an index */
     uint64_t index_candidates;/* candidate points those examined */
+    uint64_t index_range_reads; /* those of index_reads that used a range */
 } coll_info_t;
 
 void coll_info_get(coll_t *c, coll_info_t *info);

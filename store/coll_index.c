@@ -1,6 +1,6 @@
 /*
- * coll_index.c - in-memory payload equality indexes of a collection and
- * the planner that uses them.  Part of the coll module (coll.h,
+ * coll_index.c - in-memory payload indexes (equality and ordered) of a
+ * collection and the planner that uses them.  Part of the coll module (coll.h,
  * coll_internal.h).
  *
  * STRUCTURE
@@ -15,6 +15,17 @@
  * and backward-shift deletion, so adding or removing a point costs
  * O(values it holds), whatever the cardinality of the values.
  *
+ * ORDERED (range) indexes: float, datetime and integer with
+ * COLL_INDEX_RANGE keep a set of (key, slot) entries in sorted chunks of
+ * at most OCHUNK entries (a one-level B+tree: a directory of chunk
+ * pointers, binary-searched on each chunk's last entry).  The key of a
+ * number is its double mapped to an int64 of the same order (-0 as 0), of
+ * a datetime its instant (seconds, nanoseconds).  Every number (resp.
+ * datetime string) at the path is an entry, also non-integral ones in an
+ * integer index, because range compares any number.  Inserting or
+ * removing an entry costs a binary search and a memmove within one chunk
+ * (a full chunk splits in two, an empty one leaves the directory).
+ *
  * CONSISTENCY
  * The applier calls coll_index_update for every slot whose payload or
  * liveness changes, inside the swap (lock held exclusively), so readers
@@ -28,8 +39,12 @@
  * PLANNING
  * filter_must_eq lists the equality conditions every match must satisfy.
  * Each one on an indexed path whose value type fits the index kind gives a
- * candidate set (the union over its values); the smallest is taken, sorted
- * ascending (the order of a full scan) and deduplicated.  Callers evaluate
+ * candidate set (the union over its values), and so does each condition
+ * of filter_must_range on a path with an ordered index of its type
+ * (number or datetime): the entries between the two positions its bounds
+ * give, whose difference estimates the set's size (an array holding two
+ * values in range counts twice).  The smallest is taken, sorted ascending
+ * (the order of a full scan) and deduplicated.  Callers evaluate
  * the full filter on each candidate, so results equal a full scan's.
  */
 #include "coll_internal.h"
@@ -41,6 +56,30 @@
 #include "log.h"
 
 #define PLAN_EQ_MAX 16
+#define OCHUNK 256
+
+/* One entry of an ordered index; entries are ordered by (hi, lo, slot). */
+typedef struct oent {
+    int64_t hi;               /* number: ordered double bits; datetime: seconds */
+    int32_t lo;               /* datetime: nanoseconds */
+    uint32_t slot;
+} oent_t;
+
+typedef struct ochunk {
+    uint32_t n;
+    oent_t e[OCHUNK];
+} ochunk_t;
+
+typedef struct oidx {
+    ochunk_t **ch;
+    size_t nch, cap;
+} oidx_t;
+
+/* A position in an ordered index: entry i of chunk c (c == nch: the end). */
+typedef struct opos {
+    size_t c;
+    uint32_t i;
+} opos_t;
 
 typedef struct sset {
     uint32_t *t;              /* slot + 1, 0 = empty */
@@ -58,7 +97,9 @@ typedef struct ival {
 typedef struct coll_index {
     char *field;
     int kind;                 /* enum coll_index_kind */
+    bool ordered;             /* keeps ord (range conditions) */
     bool broken;
+    oidx_t ord;
     ival_t **buckets;
     size_t nb, nvals;         /* nb: 0 or a power of two */
 } coll_index_t;
@@ -141,6 +182,230 @@ static void sset_del(sset_t *s, uint32_t slot)
     s->n--;
 }
 
+/* ---- ordered indexes ---------------------------------------------------- */
+
+static int oent_cmp(const oent_t *a, const oent_t *b)
+{
+    if (a->hi != b->hi)
+        return a->hi < b->hi ? -1 : 1;
+    if (a->lo != b->lo)
+        return a->lo < b->lo ? -1 : 1;
+    return (a->slot > b->slot) - (a->slot < b->slot);
+}
+
+/* Does entry e come after key (hi, lo) (strict), resp. not before it? */
+static bool oent_after(const oent_t *e, int64_t hi, int32_t lo, bool strict)
+{
+    if (e->hi != hi)
+        return e->hi > hi;
+    return strict ? e->lo > lo : e->lo >= lo;
+}
+
+/* A double as an int64 of the same order (-0 as 0; NaNs beyond the
+ * infinities, never inside a bounded range). */
+static int64_t dbl_key(double d)
+{
+    uint64_t u;
+
+    if (d == 0)
+        d = 0.0;
+    memcpy(&u, &d, sizeof(u));
+    u = (u >> 63) ? ~u : u | (1ULL << 63);
+    return (int64_t)(u ^ (1ULL << 63));
+}
+
+/* The ordered key of payload value v, or false if the index holds none. */
+static bool okey_of(const coll_index_t *ix, const cJSON *v, oent_t *e)
+{
+    if (ix->kind == COLL_INDEX_DATETIME) {
+        int64_t sec;
+        int32_t ns;
+        if (!cJSON_IsString(v) || v->valuestring == NULL ||
+            !filter_datetime_parse(v->valuestring, &sec, &ns))
+            return false;
+        e->hi = sec;
+        e->lo = ns;
+        return true;
+    }
+    if (!cJSON_IsNumber(v))
+        return false;
+    e->hi = dbl_key(v->valuedouble);
+    e->lo = 0;
+    return true;
+}
+
+/* First chunk whose last entry is >= e (nch - 1 if none); nch > 0. */
+static size_t ochunk_for(const oidx_t *o, const oent_t *e)
+{
+    size_t lo = 0, hi = o->nch - 1;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const ochunk_t *c = o->ch[mid];
+        if (oent_cmp(&c->e[c->n - 1], e) >= 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+/* First index in chunk c of an entry >= e. */
+static uint32_t ochunk_lower(const ochunk_t *c, const oent_t *e)
+{
+    uint32_t lo = 0, hi = c->n;
+
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (oent_cmp(&c->e[mid], e) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int odir_insert(oidx_t *o, size_t at, ochunk_t *c)
+{
+    if (o->nch == o->cap) {
+        size_t cap = o->cap ? o->cap * 2 : 8;
+        ochunk_t **ch = realloc(o->ch, cap * sizeof(*ch));
+        if (ch == NULL)
+            return ERR_NOMEM;
+        o->ch = ch;
+        o->cap = cap;
+    }
+    memmove(&o->ch[at + 1], &o->ch[at], (o->nch - at) * sizeof(*o->ch));
+    o->ch[at] = c;
+    o->nch++;
+    return ERR_OK;
+}
+
+/* Split full chunk k in two halves. */
+static int ochunk_split(oidx_t *o, size_t k)
+{
+    ochunk_t *a = o->ch[k], *b = malloc(sizeof(*b));
+
+    if (b == NULL || odir_insert(o, k + 1, b) != ERR_OK) {
+        free(b);
+        return ERR_NOMEM;
+    }
+    b->n = a->n / 2;
+    a->n -= b->n;
+    memcpy(b->e, &a->e[a->n], b->n * sizeof(oent_t));
+    return ERR_OK;
+}
+
+static int ord_insert(oidx_t *o, const oent_t *e)
+{
+    size_t k;
+    ochunk_t *c;
+
+    if (o->nch == 0) {
+        c = malloc(sizeof(*c));
+        if (c == NULL || odir_insert(o, 0, c) != ERR_OK) {
+            free(c);
+            return ERR_NOMEM;
+        }
+        c->n = 0;
+    }
+    k = ochunk_for(o, e);
+    c = o->ch[k];
+    uint32_t i = ochunk_lower(c, e);
+    if (i < c->n && oent_cmp(&c->e[i], e) == 0)
+        return ERR_OK;        /* a value twice in one payload */
+    if (c->n == OCHUNK) {
+        if (ochunk_split(o, k) != ERR_OK)
+            return ERR_NOMEM;
+        if (i > c->n) {
+            i -= c->n;
+            c = o->ch[k + 1];
+        }
+    }
+    memmove(&c->e[i + 1], &c->e[i], (c->n - i) * sizeof(oent_t));
+    c->e[i] = *e;
+    c->n++;
+    return ERR_OK;
+}
+
+static void ord_remove(oidx_t *o, const oent_t *e)
+{
+    if (o->nch == 0)
+        return;
+    size_t k = ochunk_for(o, e);
+    ochunk_t *c = o->ch[k];
+    uint32_t i = ochunk_lower(c, e);
+    if (i >= c->n || oent_cmp(&c->e[i], e) != 0)
+        return;
+    memmove(&c->e[i], &c->e[i + 1], (c->n - i - 1) * sizeof(oent_t));
+    if (--c->n == 0) {
+        free(c);
+        memmove(&o->ch[k], &o->ch[k + 1], (o->nch - k - 1) * sizeof(*o->ch));
+        o->nch--;
+    }
+}
+
+static void ord_clear(oidx_t *o)
+{
+    for (size_t k = 0; k < o->nch; k++)
+        free(o->ch[k]);
+    free(o->ch);
+    memset(o, 0, sizeof(*o));
+}
+
+/* Position of the first entry after (strict) / not before key (hi, lo). */
+static opos_t ord_seek(const oidx_t *o, int64_t hi, int32_t lo, bool strict)
+{
+    size_t a = 0, b = o->nch;
+    opos_t p;
+
+    while (a < b) { /* first chunk whose last entry qualifies */
+        size_t mid = a + (b - a) / 2;
+        const ochunk_t *c = o->ch[mid];
+        if (oent_after(&c->e[c->n - 1], hi, lo, strict))
+            b = mid;
+        else
+            a = mid + 1;
+    }
+    p.c = a;
+    p.i = 0;
+    if (a == o->nch)
+        return p;
+    const ochunk_t *c = o->ch[a];
+    uint32_t x = 0, y = c->n;
+    while (x < y) {
+        uint32_t mid = x + (y - x) / 2;
+        if (oent_after(&c->e[mid], hi, lo, strict))
+            y = mid;
+        else
+            x = mid + 1;
+    }
+    p.i = x;
+    return p;
+}
+
+static int opos_cmp(opos_t a, opos_t b)
+{
+    if (a.c != b.c)
+        return a.c < b.c ? -1 : 1;
+    return (a.i > b.i) - (a.i < b.i);
+}
+
+/* Entries from a (included) to b (excluded). */
+static size_t ord_between(const oidx_t *o, opos_t a, opos_t b)
+{
+    size_t n = 0;
+
+    if (opos_cmp(a, b) >= 0)
+        return 0;
+    if (a.c == b.c)
+        return b.i - a.i;
+    n = o->ch[a.c]->n - a.i;
+    for (size_t k = a.c + 1; k < b.c; k++)
+        n += o->ch[k]->n;
+    return n + b.i;
+}
+
 /* ---- value tables ------------------------------------------------------ */
 
 static uint64_t hash_bytes(const char *s)
@@ -187,6 +452,8 @@ static bool key_of(int kind, const cJSON *v, ikey_t *k)
         k->hash = hash_bytes(k->s);
         return true;
     }
+    if (kind != COLL_INDEX_INTEGER && kind != COLL_INDEX_BOOL)
+        return false;         /* float, datetime: ordered only */
     if (kind == COLL_INDEX_INTEGER && !(cJSON_IsNumber(v) && as_i64(v, &k->i)))
         return false;
     if (kind == COLL_INDEX_BOOL) {
@@ -285,6 +552,7 @@ static void index_clear(coll_index_t *ix)
     free(ix->buckets);
     ix->buckets = NULL;
     ix->nb = ix->nvals = 0;
+    ord_clear(&ix->ord);
 }
 
 static void index_free(coll_index_t *ix)
@@ -301,7 +569,15 @@ static void index_free(coll_index_t *ix)
 static int index_one(coll_index_t *ix, uint32_t slot, const cJSON *v, bool add)
 {
     ikey_t k;
+    oent_t e;
 
+    if (ix->ordered && okey_of(ix, v, &e)) {
+        e.slot = slot;
+        if (!add)
+            ord_remove(&ix->ord, &e);
+        else if (ord_insert(&ix->ord, &e) != ERR_OK)
+            return ERR_NOMEM;
+    }
     if (!key_of(ix->kind, v, &k))
         return ERR_OK;
     if (!add) {
@@ -407,14 +683,18 @@ int coll_index_set(coll_t *c, const char *field, int kind, err_t *err)
     if (field == NULL || !filter_path_is_valid(field))
         return err_set(err, ERR_INVALID, "index: \"%s\" is not a valid key path",
                        field ? field : "");
-    if (kind < COLL_INDEX_KEYWORD || kind > COLL_INDEX_UUID)
+    int base = kind & ~COLL_INDEX_RANGE;
+    if (base < COLL_INDEX_KEYWORD || base > COLL_INDEX_DATETIME ||
+        ((kind & COLL_INDEX_RANGE) && base != COLL_INDEX_INTEGER))
         return err_set(err, ERR_INVALID, "index: unknown kind %d", kind);
     ix = calloc(1, sizeof(*ix));
     if (ix == NULL || (ix->field = strdup(field)) == NULL) {
         free(ix);
         return err_set(err, ERR_NOMEM, "no memory");
     }
-    ix->kind = kind;
+    ix->kind = base;
+    ix->ordered = (kind & COLL_INDEX_RANGE) || base == COLL_INDEX_FLOAT ||
+                  base == COLL_INDEX_DATETIME;
     pthread_mutex_lock(&c->apply_mu);
     rc = index_build(c, ix);
     if (rc == ERR_OK) {
@@ -501,55 +781,133 @@ static int u32_cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Best (smallest) usable index condition; false if none. */
-static bool plan_pick(const coll_t *c, const filter_eq_t *eqs, size_t n_eq,
-                      const coll_index_t **best_ix, const filter_eq_t **best_eq, size_t *best_n)
-{
-    bool found = false;
+/* The chosen candidate source: an equality condition, or the entries of an
+ * ordered index from `from` to `to`. */
+typedef struct plan {
+    const coll_index_t *ix;
+    const filter_eq_t *eq;    /* NULL: range */
+    opos_t from, to;
+    size_t n;                 /* estimated (an upper bound of) candidates */
+    bool found;
+} plan_t;
 
+static void plan_offer(plan_t *p, const plan_t *cand)
+{
+    if (!p->found || cand->n < p->n) {
+        *p = *cand;
+        p->found = true;
+    }
+}
+
+static void plan_eqs(const coll_t *c, const filter_eq_t *eqs, size_t n_eq, plan_t *best)
+{
     for (size_t i = 0; i < n_eq; i++) {
         for (size_t k = 0; k < c->n_idx; k++) {
             const coll_index_t *ix = c->idx[k];
             if (ix->broken || !kind_fits(ix->kind, eqs[i].type) ||
                 !filter_path_same(ix->field, eqs[i].key))
                 continue;
-            size_t sz = eq_size(ix, &eqs[i]);
-            if (!found || sz < *best_n) {
-                *best_ix = ix;
-                *best_eq = &eqs[i];
-                *best_n = sz;
-                found = true;
-            }
+            plan_t p = { .ix = ix, .eq = &eqs[i], .n = eq_size(ix, &eqs[i]) };
+            plan_offer(best, &p);
         }
     }
-    return found;
+}
+
+/* The key of a range bound in an index of r's type. */
+static void bound_key(const filter_range_t *r, const filter_bound_t *b, int64_t *hi, int32_t *lo)
+{
+    *hi = r->datetime ? b->sec : dbl_key(b->num);
+    *lo = r->datetime ? b->nsec : 0;
+}
+
+/* Positions of the entries of ix within every bound of r. */
+static void range_span(const coll_index_t *ix, const filter_range_t *r, opos_t *from, opos_t *to)
+{
+    const struct { const filter_bound_t *b; bool lower, strict; } bs[] = {
+        { &r->gt, true, true }, { &r->gte, true, false },
+        { &r->lt, false, false }, { &r->lte, false, true },
+    };
+
+    *from = (opos_t){ 0, 0 };
+    *to = (opos_t){ ix->ord.nch, 0 };
+    for (size_t i = 0; i < 4; i++) {
+        int64_t hi;
+        int32_t lo;
+        if (!bs[i].b->set)
+            continue;
+        bound_key(r, bs[i].b, &hi, &lo);
+        opos_t p = ord_seek(&ix->ord, hi, lo, bs[i].strict);
+        if (bs[i].lower && opos_cmp(p, *from) > 0)
+            *from = p;
+        if (!bs[i].lower && opos_cmp(p, *to) < 0)
+            *to = p;
+    }
+}
+
+static void plan_ranges(const coll_t *c, const filter_range_t *rs, size_t n_r, plan_t *best)
+{
+    for (size_t i = 0; i < n_r; i++) {
+        for (size_t k = 0; k < c->n_idx; k++) {
+            const coll_index_t *ix = c->idx[k];
+            if (ix->broken || !ix->ordered ||
+                rs[i].datetime != (ix->kind == COLL_INDEX_DATETIME) ||
+                !filter_path_same(ix->field, rs[i].key))
+                continue;
+            plan_t p = { .ix = ix };
+            range_span(ix, &rs[i], &p.from, &p.to);
+            p.n = ord_between(&ix->ord, p.from, p.to);
+            plan_offer(best, &p);
+        }
+    }
+}
+
+/* The slots of the chosen source into out (room for p->n). */
+static size_t plan_collect(const plan_t *p, uint32_t *out)
+{
+    const coll_index_t *ix = p->ix;
+    size_t w = 0;
+
+    if (p->eq != NULL) {
+        for (size_t j = 0; j < p->eq->n; j++) {
+            const ival_t *v = eq_value(ix, p->eq, j);
+            for (uint32_t t = 0; v != NULL && t < v->slots.cap; t++)
+                if (v->slots.t[t] != 0)
+                    out[w++] = v->slots.t[t] - 1;
+        }
+        return w;
+    }
+    for (opos_t q = p->from; opos_cmp(q, p->to) < 0;) {
+        const ochunk_t *ch = ix->ord.ch[q.c];
+        uint32_t end = q.c == p->to.c ? p->to.i : ch->n;
+        for (uint32_t i = q.i; i < end; i++)
+            out[w++] = ch->e[i].slot;
+        q.c++;
+        q.i = 0;
+    }
+    return w;
 }
 
 bool coll_index_plan(coll_t *c, const filter_t *f, uint32_t **slots, size_t *n)
 {
     filter_eq_t eqs[PLAN_EQ_MAX];
-    const coll_index_t *ix = NULL;
-    const filter_eq_t *e = NULL;
-    size_t n_eq, total = 0, w = 0;
+    filter_range_t rs[PLAN_EQ_MAX];
+    plan_t best = { .found = false };
+    size_t n_eq, n_r, w;
 
     *slots = NULL;
     *n = 0;
     if (c->n_idx == 0 || f == NULL)
         return false;
     n_eq = filter_must_eq(f, eqs, PLAN_EQ_MAX);
-    if (n_eq > PLAN_EQ_MAX)
-        n_eq = PLAN_EQ_MAX;
-    if (!plan_pick(c, eqs, n_eq, &ix, &e, &total))
+    n_r = filter_must_range(f, rs, PLAN_EQ_MAX);
+    plan_eqs(c, eqs, n_eq < PLAN_EQ_MAX ? n_eq : PLAN_EQ_MAX, &best);
+    plan_ranges(c, rs, n_r < PLAN_EQ_MAX ? n_r : PLAN_EQ_MAX, &best);
+    if (!best.found)
         return false;
-    uint32_t *out = malloc((total ? total : 1) * sizeof(uint32_t));
+    uint32_t *out = malloc((best.n ? best.n : 1) * sizeof(uint32_t));
     if (out == NULL)
         return false;
-    for (size_t j = 0; j < e->n; j++) {
-        const ival_t *v = eq_value(ix, e, j);
-        for (uint32_t t = 0; v != NULL && t < v->slots.cap; t++)
-            if (v->slots.t[t] != 0)
-                out[w++] = v->slots.t[t] - 1;
-    }
+    w = plan_collect(&best, out);
     qsort(out, w, sizeof(uint32_t), u32_cmp);
     size_t u = 0;
     for (size_t i = 0; i < w; i++)
@@ -557,6 +915,8 @@ bool coll_index_plan(coll_t *c, const filter_t *f, uint32_t **slots, size_t *n)
             out[u++] = out[i];
     __atomic_fetch_add(&c->st_index_reads, 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&c->st_index_cands, (uint64_t)u, __ATOMIC_RELAXED);
+    if (best.eq == NULL)
+        __atomic_fetch_add(&c->st_index_range, 1, __ATOMIC_RELAXED);
     *slots = out;
     *n = u;
     return true;

@@ -71,7 +71,7 @@ struct coll {
      * built with apply_mu held. */
     struct coll_index **idx;
     size_t n_idx;
-    uint64_t st_index_reads, st_index_cands;   /* atomic counters */
+    uint64_t st_index_reads, st_index_cands, st_index_range; /* atomic counters */
 };
 
 /* Slot of id, or -1.  Caller holds lock (either mode) or is the applier. */
@@ -95,11 +95,11 @@ void coll_index_rebuild_all(coll_t *c);
 /* Free every index (coll_close). */
 void coll_index_free_all(coll_t *c);
 
-/* Plan a filtered read: if f has an equality condition on an indexed field,
- * *slots gets a new (caller frees) ascending, duplicate-free array of the
- * candidate slots (a superset of the matching live slots) and true is
- * returned; false: scan every slot.  Caller holds lock (either mode) or is
- * the applier. */
+/* Plan a filtered read: if f has an equality or range condition on an
+ * indexed field, *slots gets a new (caller frees) ascending,
+ * duplicate-free array of the candidate slots (a superset of the matching
+ * live slots) and true is returned; false: scan every slot.  Caller holds
+ * lock (either mode) or is the applier. */
 bool coll_index_plan(coll_t *c, const filter_t *f, uint32_t **slots, size_t *n);
 
 /* ---- coll_payload.c --------------------------------------------------- */

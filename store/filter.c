@@ -1058,6 +1058,66 @@ size_t filter_must_eq(const filter_t *f, filter_eq_t *out, size_t cap)
     return node_must_eq(f->root, out, cap, 0, 0);
 }
 
+/* ------------------------------------------------------------------ */
+/* range conditions                                                    */
+
+static void bound_set(filter_bound_t *b, const struct frange *r, int bit, double num,
+                      const struct fdt *dt)
+{
+    memset(b, 0, sizeof(*b));
+    if (!(r->has & bit))
+        return;
+    b->set = true;
+    if (r->kind == FR_DATETIME) {
+        b->sec = dt->sec;
+        b->nsec = dt->nsec;
+    } else {
+        b->num = num;
+    }
+}
+
+/* The pure range condition of a field, if it is one. */
+static bool field_range(const struct ffield *fd, filter_range_t *o)
+{
+    const struct frange *r = &fd->r;
+
+    if (r->kind == FR_NONE || fd->m.kind != FM_NONE || fd->box != NULL || fd->radius != NULL ||
+        fd->poly != NULL || fd->has_count || fd->is_empty >= 0 || fd->is_null >= 0 ||
+        fd->key == NULL)
+        return false;
+    o->key = fd->key;
+    o->datetime = r->kind == FR_DATETIME;
+    bound_set(&o->gt, r, FB_GT, r->gt, &r->dgt);
+    bound_set(&o->gte, r, FB_GTE, r->gte, &r->dgte);
+    bound_set(&o->lt, r, FB_LT, r->lt, &r->dlt);
+    bound_set(&o->lte, r, FB_LTE, r->lte, &r->dlte);
+    return true;
+}
+
+static size_t node_must_range(const struct fnode *n, filter_range_t *out, size_t cap, size_t got,
+                              int depth)
+{
+    for (size_t i = 0; n != NULL && i < n->must.n; i++) {
+        const struct fcond *c = &n->must.items[i];
+        filter_range_t r;
+        if (c->kind == FC_FIELD && field_range(c->field, &r)) {
+            if (got < cap)
+                out[got] = r;
+            got++;
+        } else if (c->kind == FC_FILTER && depth < 8) {
+            got = node_must_range(c->filter, out, cap, got, depth + 1);
+        }
+    }
+    return got;
+}
+
+size_t filter_must_range(const filter_t *f, filter_range_t *out, size_t cap)
+{
+    if (f == NULL || f->match_all)
+        return 0;
+    return node_must_range(f->root, out, cap, 0, 0);
+}
+
 bool filter_path_same(const char *a, const char *b)
 {
     struct fseg sa[32], sb[32];

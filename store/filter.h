@@ -88,6 +88,33 @@ typedef struct filter_eq {
  * filter_free(f).  Thread-safe (f is immutable). */
 size_t filter_must_eq(const filter_t *f, filter_eq_t *out, size_t cap);
 
+/* ---- range conditions (for payload index planners) ---- */
+
+/* One bound of a range condition. */
+typedef struct filter_bound {
+    bool set;
+    double num;               /* number range: the bound */
+    int64_t sec;              /* datetime range: the instant (as */
+    int32_t nsec;             /* filter_datetime_parse gives it) */
+} filter_bound_t;
+
+/* One range condition every matching point must satisfy: some value at
+ * key (an array value: some element) is a number (datetime: a string that
+ * parses as a datetime) within every set bound.  No bound set: any such
+ * value passes. */
+typedef struct filter_range {
+    const char *key;          /* key path as written in the filter */
+    bool datetime;            /* bounds were strings: datetime range */
+    filter_bound_t gt, gte, lt, lte;
+} filter_range_t;
+
+/* The conjunctive range conditions of f, found where filter_must_eq finds
+ * equality conditions: field conditions that consist of exactly {key,
+ * range: {...}} (numbers or datetimes).  Same contract as filter_must_eq:
+ * at most cap stored, the number that exist returned, key borrowed from
+ * f, f must still be evaluated in full.  Thread-safe. */
+size_t filter_must_range(const filter_t *f, filter_range_t *out, size_t cap);
+
 /* true if a and b are valid key paths naming the same segments ("a.b" and
  * "\"a\".b" are the same path). */
 bool filter_path_same(const char *a, const char *b);

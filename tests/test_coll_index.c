@@ -12,10 +12,13 @@
  * conditions, through upserts, payload set / overwrite / delete / clear,
  * deletes, deletes by filter and tombstone purges.  coll_info's
  * index_reads / index_candidates prove that the index path was taken and
- * examined fewer points than a scan.  The catalog test checks that index
+ * examined fewer points than a scan.  Range and datetime range conditions
+ * on ordered indexes (float "f", datetime "dt", integer-with-range "n")
+ * are mixed in the same way; index_range_reads proves the range path.  The catalog test checks that index
  * definitions build indexes on create, after a restart, and drop them on
- * delete.  A timing test prints count() with a selective filter, scan vs
- * index (VECLOG_INDEX_BENCH_N points, default 20000).
+ * delete.  Timing tests print count() with a selective equality (resp.
+ * range) filter, scan vs index (VECLOG_INDEX_BENCH_N points, default
+ * 20000).
  *
  * Seeds are printed; VECLOG_TEST_SEED replays a failure.
  */
@@ -133,6 +136,16 @@ static const char *const k_uu[] = { "5f0c7b1e-0000-4000-8000-000000000001",
 #define NKW 8
 #define NUU 3
 
+static const double k_fl[] = { -1.5, -0.0, 0, 0.5, 1, 2.25, 3, 7.75, 1e300, -1e300 };
+#define NFL 10
+/* datetimes in the forms Qdrant accepts; some are the same instant */
+static const char *const k_dt[] = {
+    "2023-02-08T10:49:00Z", "2023-02-08 10:49:00", "2023-02-08T12:49:00+02:00",
+    "2023-02-08", "2023-02-08T10:49:00.5Z", "2024-01-01T00:00:00Z", "2022-12-31T23:59:59.999Z",
+    "2023-02-08T10:49", "1970-01-01T00:00:00Z", "2100-06-30T12:00:00-0530",
+};
+#define NDT 10
+
 static ptid_t rand_id(uint64_t *s, uint64_t n)
 {
     uint64_t r = tu_rand(s) % n;
@@ -178,6 +191,42 @@ static void add_int(cJSON *o, const char *key, uint64_t *s)
     }
 }
 
+static void add_float(cJSON *o, const char *key, uint64_t *s)
+{
+    uint64_t r = tu_rand(s) % 10;
+    if (r < 5) {
+        cJSON_AddNumberToObject(o, key, k_fl[tu_rand(s) % NFL]);
+    } else if (r < 7) {
+        cJSON *a = cJSON_AddArrayToObject(o, key);
+        for (uint64_t i = tu_rand(s) % 4; i > 0; i--)
+            cJSON_AddItemToArray(a, tu_rand(s) % 5 ? cJSON_CreateNumber(k_fl[tu_rand(s) % NFL])
+                                                   : cJSON_CreateString("3"));
+    } else if (r == 7) {
+        cJSON_AddStringToObject(o, key, "2.25");
+    } else if (r == 8) {
+        cJSON_AddNullToObject(o, key);
+    } /* else absent */
+}
+
+static void add_dt(cJSON *o, const char *key, uint64_t *s)
+{
+    uint64_t r = tu_rand(s) % 10;
+    if (r < 5) {
+        cJSON_AddStringToObject(o, key, k_dt[tu_rand(s) % NDT]);
+    } else if (r < 7) {
+        cJSON *a = cJSON_AddArrayToObject(o, key);
+        for (uint64_t i = tu_rand(s) % 4; i > 0; i--)
+            cJSON_AddItemToArray(a, tu_rand(s) % 5 ? cJSON_CreateString(k_dt[tu_rand(s) % NDT])
+                                                   : cJSON_CreateNull());
+    } else if (r == 7) {
+        cJSON_AddNumberToObject(o, key, 1675853340);
+    } else if (r == 8) {
+        cJSON_AddStringToObject(o, key, tu_rand(s) & 1 ? "not a date" : "2023-02-30");
+    } else if (tu_rand(s) & 1) {
+        cJSON_AddNullToObject(o, key);
+    }
+}
+
 static cJSON *rand_payload(uint64_t *s)
 {
     cJSON *o = cJSON_CreateObject();
@@ -205,6 +254,8 @@ static cJSON *rand_payload(uint64_t *s)
         }
     }
     cJSON_AddNumberToObject(o, "other", (double)(tu_rand(s) % 100));
+    add_float(o, "f", s);
+    add_dt(o, "dt", s);
     return o;
 }
 
@@ -227,10 +278,40 @@ static void upsert_rand(twin_t *t, size_t n, uint64_t id_space)
     write_both(t, &op);
 }
 
-/* One random condition; indexed equality ones most of the time. */
+static const char *const k_ops[] = { "gt", "gte", "lt", "lte" };
+
+/* A random range condition on an ordered index (or of the wrong type). */
+static void rand_range(uint64_t *s, char *buf, size_t cap)
+{
+    const char *o1 = k_ops[tu_rand(s) % 4], *o2 = k_ops[tu_rand(s) % 4];
+    double a = k_fl[tu_rand(s) % NFL], b = k_fl[tu_rand(s) % NFL];
+    const char *d1 = k_dt[tu_rand(s) % NDT], *d2 = k_dt[tu_rand(s) % NDT];
+
+    switch (tu_rand(s) % 9) {
+    case 0: snprintf(buf, cap, "{\"key\":\"f\",\"range\":{\"%s\":%.17g}}", o1, a); break;
+    case 1: snprintf(buf, cap, "{\"key\":\"f\",\"range\":{\"%s\":%.17g,\"%s\":%.17g}}", o1, a,
+                     o2, b); break;
+    case 2: snprintf(buf, cap, "{\"key\":\"n\",\"range\":{\"%s\":%d,\"%s\":%.17g}}", o1,
+                     (int)(tu_rand(s) % 10), o2, a); break;
+    case 3: snprintf(buf, cap, "{\"key\":\"dt\",\"range\":{\"%s\":\"%s\"}}", o1, d1); break;
+    case 4: snprintf(buf, cap, "{\"key\":\"dt\",\"range\":{\"%s\":\"%s\",\"%s\":\"%s\"}}", o1,
+                     d1, o2, d2); break;
+    case 5: snprintf(buf, cap, "{\"key\":\"dt\",\"range\":{\"%s\":%.17g}}", o1, a); break;
+    case 6: snprintf(buf, cap, "{\"key\":\"f\",\"range\":{\"%s\":\"%s\"}}", o1, d1); break;
+    case 7: snprintf(buf, cap, "{\"key\":\"f\",\"range\":{}}"); break;
+    default: snprintf(buf, cap, "{\"key\":\"n\",\"range\":{\"gte\":%d}}", (int)(tu_rand(s) % 12));
+        break;
+    }
+}
+
+/* One random condition; indexed equality or range ones most of the time. */
 static void rand_cond(uint64_t *s, char *buf, size_t cap)
 {
     const char *kw = k_kw[tu_rand(s) % NKW], *kw2 = k_kw[tu_rand(s) % NKW];
+    if (tu_rand(s) % 3 == 0) {
+        rand_range(s, buf, cap);
+        return;
+    }
     switch (tu_rand(s) % 16) {
     case 0: case 1: snprintf(buf, cap, "{\"key\":\"kw\",\"match\":{\"value\":\"%s\"}}", kw); break;
     case 2: snprintf(buf, cap, "{\"key\":\"kw\",\"match\":{\"any\":[\"%s\",\"%s\"]}}", kw, kw2); break;
@@ -364,6 +445,8 @@ static void index_all(coll_t *c)
         { "kw", COLL_INDEX_KEYWORD }, { "n", COLL_INDEX_INTEGER }, { "flag", COLL_INDEX_BOOL },
         { "u", COLL_INDEX_UUID }, { "obj.kw", COLL_INDEX_KEYWORD },
         { "arr[].k", COLL_INDEX_KEYWORD }, { "other", COLL_INDEX_KEYWORD } /* wrong type */,
+        { "n", COLL_INDEX_INTEGER | COLL_INDEX_RANGE } /* replaces "n" */,
+        { "f", COLL_INDEX_FLOAT }, { "dt", COLL_INDEX_DATETIME },
     };
     err_t e;
     for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++)
@@ -417,7 +500,7 @@ static void test_index_reads_equal_scan(void **state)
     index_all(t->a);            /* built from memory */
     upsert_rand(t, 150, 400);   /* maintained by the applier */
     coll_info_get(t->a, &before);
-    assert_int_equal(before.indexes, 7);
+    assert_int_equal(before.indexes, 9);
     for (int round = 0; round < 60; round++) {
         for (int k = 0; k < 4; k++) {
             char *ft = rand_filter(&t->s);
@@ -437,6 +520,7 @@ static void test_index_reads_equal_scan(void **state)
     }
     coll_info_get(t->a, &after);
     assert_true(after.index_reads > before.index_reads + 50);
+    assert_true(after.index_range_reads > before.index_range_reads + 20);
     coll_info_get(t->b, &after);
     assert_int_equal(after.index_reads, 0);
 }
@@ -483,6 +567,94 @@ static void test_index_path_taken(void **state)
     assert_int_equal(coll_index_set(t->a, "bad..path", COLL_INDEX_KEYWORD, &e), ERR_INVALID);
     assert_int_equal(coll_index_set(t->a, "kw", 99, &e), ERR_INVALID);
     filter_free(f);
+}
+
+/* Range conditions take the ordered index; the smaller of an equality and
+ * a range candidate set is used. */
+static void test_range_path_taken(void **state)
+{
+    twin_t *t = *state;
+    coll_info_t i0, i1;
+    size_t n, want;
+    err_t e;
+
+    t->s = tu_seed(78);
+    upsert_rand(t, 400, 100000);
+    assert_int_equal(coll_index_set(t->a, "other", COLL_INDEX_FLOAT, &e), ERR_OK);
+    assert_int_equal(coll_index_set(t->a, "dt", COLL_INDEX_DATETIME, &e), ERR_OK);
+    assert_int_equal(coll_index_set(t->a, "kw", COLL_INDEX_KEYWORD, &e), ERR_OK);
+    assert_int_equal(coll_index_set(t->a, "kw", COLL_INDEX_KEYWORD | COLL_INDEX_RANGE, &e),
+                     ERR_INVALID);
+    static const struct { const char *f; bool range; } cases[] = {
+        /* other in [0, 100): 2 in 100 vs kw = "a" about 1 in 14: range */
+        { "{\"must\":[{\"key\":\"kw\",\"match\":{\"value\":\"a\"}},"
+          "{\"key\":\"other\",\"range\":{\"gt\":97.5}}]}", true },
+        /* other < 90 is most points: equality */
+        { "{\"must\":[{\"key\":\"kw\",\"match\":{\"value\":\"a\"}},"
+          "{\"key\":\"other\",\"range\":{\"lt\":90}}]}", false },
+        { "{\"must\":{\"key\":\"dt\",\"range\":{\"gt\":\"2023-02-08T10:49:00Z\","
+          "\"lte\":\"2023-02-08T10:49:00.5Z\"}}}", true },
+        { "{\"must\":{\"must\":{\"key\":\"dt\",\"range\":{\"lt\":\"2000-01-01\"}}}}", true },
+        { "{\"must\":{\"key\":\"other\",\"range\":{\"gte\":50,\"lt\":10}}}", true },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        filter_t *f = F(cases[i].f);
+        coll_info_get(t->a, &i0);
+        assert_int_equal(coll_count(t->a, f, &n, &e), ERR_OK);
+        coll_info_get(t->a, &i1);
+        assert_int_equal(coll_count(t->b, f, &want, &e), ERR_OK);
+        if (n != want)
+            fail_msg("count %zu vs %zu for %s", n, want, cases[i].f);
+        assert_int_equal(i1.index_reads, i0.index_reads + 1);
+        assert_int_equal(i1.index_range_reads, i0.index_range_reads + (cases[i].range ? 1 : 0));
+        assert_true(i1.index_candidates - i0.index_candidates < i1.points / 4);
+        compare_reads(t, cases[i].f);
+        filter_free(f);
+    }
+    /* wrong type of range for the index, or not a pure range: scan */
+    static const char *const scans[] = {
+        "{\"must\":{\"key\":\"dt\",\"range\":{\"gt\":5}}}",
+        "{\"must\":{\"key\":\"other\",\"range\":{\"gt\":\"2023-01-01\"}}}",
+        "{\"must\":{\"key\":\"other\",\"range\":{\"gt\":98},\"match\":{\"value\":3}}}",
+        "{\"should\":{\"key\":\"other\",\"range\":{\"gt\":98}}}",
+        "{\"must_not\":{\"key\":\"other\",\"range\":{\"gt\":98}}}",
+    };
+    for (size_t i = 0; i < sizeof(scans) / sizeof(scans[0]); i++) {
+        filter_t *f = F(scans[i]);
+        coll_info_get(t->a, &i0);
+        assert_int_equal(coll_count(t->a, f, &n, &e), ERR_OK);
+        coll_info_get(t->a, &i1);
+        assert_int_equal(coll_count(t->b, f, &want, &e), ERR_OK);
+        assert_int_equal(n, want);
+        assert_int_equal(i1.index_reads, i0.index_reads);
+        filter_free(f);
+    }
+}
+
+static void test_filter_must_range(void **state)
+{
+    (void)state;
+    filter_range_t r[8];
+    filter_t *f = F("{\"must\":[{\"key\":\"a\",\"range\":{\"gt\":1.5,\"lte\":3}},"
+                    "{\"key\":\"d\",\"range\":{\"gte\":\"2023-02-08T12:49:00+02:00\"}},"
+                    "{\"key\":\"x\",\"range\":{\"gt\":1},\"match\":{\"value\":1}},"
+                    "{\"key\":\"y\",\"match\":{\"value\":1}},"
+                    "{\"must\":{\"key\":\"e\",\"range\":{}}}],"
+                    "\"should\":[{\"key\":\"z\",\"range\":{\"lt\":1}}]}");
+    assert_int_equal(filter_must_range(f, r, 8), 3);
+    assert_string_equal(r[0].key, "a");
+    assert_false(r[0].datetime);
+    assert_true(r[0].gt.set && r[0].lte.set && !r[0].gte.set && !r[0].lt.set);
+    assert_true(r[0].gt.num == 1.5 && r[0].lte.num == 3);
+    assert_string_equal(r[1].key, "d");
+    assert_true(r[1].datetime && r[1].gte.set);
+    assert_int_equal(r[1].gte.sec, 1675853340);
+    assert_int_equal(r[1].gte.nsec, 0);
+    assert_string_equal(r[2].key, "e");
+    assert_false(r[2].gt.set || r[2].gte.set || r[2].lt.set || r[2].lte.set);
+    assert_int_equal(filter_must_range(f, r, 1), 3);
+    filter_free(f);
+    assert_int_equal(filter_must_range(NULL, r, 8), 0);
 }
 
 static void test_filter_must_eq(void **state)
@@ -553,8 +725,8 @@ static void index_def(catalog_t *cat, catalog_handle_t *h, const char *body)
 }
 
 /* count through the index equals the scan reference; returns index_reads
- * taken by it (0 or 1). */
-static uint64_t count_check(coll_t *c, twin_t *ref, const char *ftext)
+ * (range: index_range_reads) taken by it (0 or 1). */
+static uint64_t count_check2(coll_t *c, twin_t *ref, const char *ftext, bool range)
 {
     filter_t *f = F(ftext);
     coll_info_t i0, i1;
@@ -568,7 +740,33 @@ static uint64_t count_check(coll_t *c, twin_t *ref, const char *ftext)
     if (n != want)
         fail_msg("catalog count %zu, scan %zu for %s", n, want, ftext);
     filter_free(f);
-    return i1.index_reads - i0.index_reads;
+    return range ? i1.index_range_reads - i0.index_range_reads : i1.index_reads - i0.index_reads;
+}
+
+static uint64_t count_check(coll_t *c, twin_t *ref, const char *ftext)
+{
+    return count_check2(c, ref, ftext, false);
+}
+
+static uint64_t range_check(coll_t *c, twin_t *ref, const char *ftext)
+{
+    return count_check2(c, ref, ftext, true);
+}
+
+static const char *const fo = "{\"must\":{\"key\":\"other\",\"range\":{\"gte\":95}}}";
+static const char *const fd = "{\"must\":[{\"key\":\"dt\",\"range\":{"
+                              "\"gte\":\"2023-02-08T10:49:00Z\",\"lt\":\"2024-01-01\"}}]}";
+static const char *const ff = "{\"must\":{\"key\":\"f\",\"range\":{\"gt\":0}}}";
+static const char *const fi = "{\"must\":{\"key\":\"n\",\"range\":{\"gt\":7.5}}}";
+
+/* The catalog's float, datetime and integer definitions serve ranges; an
+ * integer one with "range": false does not. */
+static void catalog_ranges_check(coll_t *c, twin_t *t)
+{
+    assert_int_equal(range_check(c, t, fo), 1);
+    assert_int_equal(range_check(c, t, fd), 1);
+    assert_int_equal(range_check(c, t, fi), 1);
+    assert_int_equal(count_check(c, t, ff), 0);
 }
 
 static void test_catalog_indexes_survive_restart(void **state)
@@ -597,11 +795,17 @@ static void test_catalog_indexes_survive_restart(void **state)
     index_def(cat, h, "{\"field_name\":\"kw\",\"field_schema\":\"keyword\"}");
     index_def(cat, h, "{\"field_name\":\"n\",\"field_schema\":{\"type\":\"integer\",\"lookup\":true}}");
     index_def(cat, h, "{\"field_name\":\"other\",\"field_schema\":\"float\"}");
+    index_def(cat, h, "{\"field_name\":\"dt\",\"field_schema\":{\"type\":\"datetime\"}}");
+    /* integer without range: equality only */
+    index_def(cat, h, "{\"field_name\":\"f\",\"field_schema\":{\"type\":\"integer\",\"range\":false}}");
     coll_info_get(c, &info);
-    assert_int_equal(info.indexes, 2);
+    assert_int_equal(info.indexes, 5);
     assert_int_equal(count_check(c, t, fk), 1);
     assert_int_equal(count_check(c, t, fn), 1);
+    catalog_ranges_check(c, t);
     upsert_rand(t, 50, 100000);
+    for (int i = 0; i < 10; i++)
+        mutate(t);
     catalog_release(h);
     t->a = a_saved;
     catalog_close(cat);
@@ -610,16 +814,27 @@ static void test_catalog_indexes_survive_restart(void **state)
     assert_int_equal(catalog_acquire(cat, "c", &h, &e), ERR_OK);
     c = catalog_handle_coll(h);
     coll_info_get(c, &info);
-    assert_int_equal(info.indexes, 2);
+    assert_int_equal(info.indexes, 5);
     assert_int_equal(count_check(c, t, fk), 1);
     assert_int_equal(count_check(c, t, fn), 1);
+    catalog_ranges_check(c, t);
+    t->a = c;   /* maintained after the restart too */
+    for (int i = 0; i < 10; i++)
+        mutate(t);
+    t->a = a_saved;
+    assert_int_equal(range_check(c, t, fo), 1);
+    assert_int_equal(range_check(c, t, fd), 1);
     /* replacing with a type that has no in-memory index drops it */
     index_def(cat, h, "{\"field_name\":\"kw\",\"field_schema\":\"text\"}");
     assert_int_equal(count_check(c, t, fk), 0);
     assert_int_equal(catalog_index_delete(cat, h, "n", &e), ERR_OK);
     coll_info_get(c, &info);
-    assert_int_equal(info.indexes, 0);
+    assert_int_equal(info.indexes, 3);
+    assert_int_equal(range_check(c, t, fn), 1);  /* now through "other" */
+    assert_int_equal(count_check(c, t, fi), 0);
+    assert_int_equal(catalog_index_delete(cat, h, "other", &e), ERR_OK);
     assert_int_equal(count_check(c, t, fn), 0);
+    assert_int_equal(count_check(c, t, fo), 0);
     index_def(cat, h, "{\"field_name\":\"kw\",\"field_schema\":{\"type\":\"keyword\",\"is_tenant\":true}}");
     assert_int_equal(count_check(c, t, fk), 1);
     catalog_release(h);
@@ -679,14 +894,104 @@ static void test_index_count_timing(void **state)
     filter_free(f);
 }
 
+static void range_bench_upsert(coll_t *c, size_t from, size_t to, size_t mul, size_t total)
+{
+    err_t e;
+    for (size_t done = from; done < to; done += 1000) {
+        op_t op = { .type = OP_UPSERT };
+        for (size_t i = done; i < done + 1000 && i < to; i++) {
+            op_point_t *p = op_point_add(&op);
+            char pl[128];
+            float v[DIM] = { 1, 2, 3, 4 };
+            p->id = ptid_num(i);
+            snprintf(pl, sizeof(pl), "{\"x\":%.6f,\"when\":\"2024-01-01T00:00:%02zu.%03zuZ\"}",
+                     (double)((i * mul) % total) * 100.0 / (double)total, (i * mul) % 60,
+                     (i * mul) % 1000);
+            p->payload = strdup(pl);
+            assert_int_equal(op_vec_add(p, "", v, DIM), ERR_OK);
+        }
+        assert_int_equal(coll_write(c, &op, NULL, &e), ERR_OK);
+        op_clear(&op);
+    }
+}
+
+static size_t count_of_filter(coll_t *c, const char *ft)
+{
+    filter_t *f = F(ft);
+    size_t n = 0;
+    err_t e;
+    assert_int_equal(coll_count(c, f, &n, &e), ERR_OK);
+    filter_free(f);
+    return n;
+}
+
+/* A selective range count (1 in 1000 points), scan vs ordered index; then
+ * rewrites and deletes at scale, checked against a scan. */
+static void test_range_count_timing(void **state)
+{
+    twin_t *t = *state;
+    const char *env = getenv("VECLOG_INDEX_BENCH_N");
+    size_t total = env ? (size_t)strtoull(env, NULL, 10) : 20000, n = 0, m = 0;
+    const char *fx = "{\"must\":{\"key\":\"x\",\"range\":{\"gte\":42.0,\"lt\":42.1}}}";
+    const char *fw = "{\"must\":{\"key\":\"when\",\"range\":{\"gt\":\"2024-01-01T00:00:07.100Z\","
+                     "\"lte\":\"2024-01-01T00:00:07.120Z\"}}}";
+    err_t e;
+
+    range_bench_upsert(t->a, 0, total, 1, total);
+    filter_t *f = F(fx);
+    int reps = 20;
+    double t0 = now_ms();
+    for (int i = 0; i < reps; i++)
+        assert_int_equal(coll_count(t->a, f, &n, &e), ERR_OK);
+    double scan = (now_ms() - t0) / reps;
+    t0 = now_ms();
+    assert_int_equal(coll_index_set(t->a, "x", COLL_INDEX_FLOAT, &e), ERR_OK);
+    double build = now_ms() - t0;
+    assert_int_equal(coll_index_set(t->a, "when", COLL_INDEX_DATETIME, &e), ERR_OK);
+    coll_info_t i0, i1;
+    coll_info_get(t->a, &i0);
+    t0 = now_ms();
+    for (int i = 0; i < reps; i++)
+        assert_int_equal(coll_count(t->a, f, &m, &e), ERR_OK);
+    double idx = (now_ms() - t0) / reps;
+    coll_info_get(t->a, &i1);
+    assert_int_equal(i1.index_range_reads, i0.index_range_reads + (uint64_t)reps);
+    assert_int_equal(n, m);
+    assert_true(n > 0 && n <= total / 1000 + 1);
+    print_message("range count over %zu points, %zu match: scan %.3f ms, index %.3f ms "
+                  "(build %.1f ms)\n", total, n, scan, idx, build);
+    filter_free(f);
+    /* rewrite a third with other values, delete a slice: index vs scan */
+    range_bench_upsert(t->a, 0, total / 3, 7, total);
+    op_t del = { .type = OP_DELETE };
+    for (size_t i = total / 2; i < total / 2 + total / 10; i++)
+        op_point_add(&del)->id = ptid_num(i);
+    assert_int_equal(coll_write(t->a, &del, NULL, &e), ERR_OK);
+    op_clear(&del);
+    size_t ix = count_of_filter(t->a, fx), iw = count_of_filter(t->a, fw);
+    coll_info_get(t->a, &i0);
+    assert_int_equal(coll_tombstones_purge(t->a, i0.applied_seq, &n, &e), ERR_OK);
+    assert_int_equal(count_of_filter(t->a, fx), ix);
+    assert_int_equal(count_of_filter(t->a, fw), iw);
+    coll_info_get(t->a, &i1);
+    assert_int_equal(i1.index_range_reads, i0.index_range_reads + 2);
+    coll_index_drop(t->a, "x");
+    coll_index_drop(t->a, "when");
+    assert_int_equal(count_of_filter(t->a, fx), ix);
+    assert_int_equal(count_of_filter(t->a, fw), iw);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_filter_must_eq),
+        cmocka_unit_test(test_filter_must_range),
+        cmocka_unit_test_setup_teardown(test_range_path_taken, setup, teardown),
         cmocka_unit_test_setup_teardown(test_index_reads_equal_scan, setup, teardown),
         cmocka_unit_test_setup_teardown(test_index_path_taken, setup, teardown),
         cmocka_unit_test_setup_teardown(test_catalog_indexes_survive_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_index_count_timing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_range_count_timing, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
