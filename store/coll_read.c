@@ -491,6 +491,7 @@ typedef struct topk {
     hit_t *h;                 /* binary heap, worst hit at the root */
     size_t n, k;
     int metric;
+    bool higher;              /* higher scores are better (Cosine, Dot) */
     const coll_t *c;
 } topk_t;
 
@@ -556,6 +557,13 @@ static void search_one(coll_t *c, const coll_search_req_t *req, int k, const flo
     if (!c->vs[k].present[s] || !slot_matches(c, s, req->filter))
         return;
     float score = dist_score(m, q, c->vs[k].data + (size_t)s * dim, dim);
+    /* most points lose to the current worst hit: reject them without the
+     * comparator calls (ties and NaNs take the full path) */
+    if (t->n == t->k && t->k > 0) {
+        float w = t->h[0].score;
+        if (t->higher ? score < w : score > w)
+            return;
+    }
     if (req->has_threshold && dist_better(m, req->score_threshold, score))
         return;
     topk_push(t, score, s);
@@ -631,6 +639,7 @@ int coll_search(coll_t *c, const coll_search_req_t *req, cJSON **out, err_t *err
     memcpy(q, req->vector, req->dim * sizeof(float));
     dist_prepare((enum dist_metric)c->defs[k].metric, q, req->dim);
     t.metric = c->defs[k].metric;
+    t.higher = dist_higher_better((enum dist_metric)t.metric);
     t.c = c;
     pthread_rwlock_rdlock(&c->lock);
     search_scan(c, req, k, q, &t);
