@@ -82,6 +82,7 @@ static const char *const log_levels[] = {"TRACE", "DEBUG", "INFO", "WARN", "ERRO
 /* Same order as enum config_sync_mode: the index is the enum value. */
 static const char *const sync_modes[] = {"always", "interval", "none", NULL};
 static const char *const offset_resets[] = {"earliest", "latest", NULL};
+static const char *const distances[] = {"Cosine", "Dot", "Euclid", "Manhattan", NULL};
 
 /* Compile-time type check: sizeof(char[-1]) fails to compile when the field
  * f of config_t does not have one of the expected types. */
@@ -184,6 +185,10 @@ static const struct key keys[] = {
     K_UINT("kafka.batch_size", kafka.batch_size, 0, "1000", 1, BATCH_MAX, "max messages per poll batch"),
     K_UINT("kafka.batch_timeout_ms", kafka.batch_timeout_ms, 0, "100", 0, MS_MAX,
            "longest wait to fill a batch, ms"),
+    K_BOOL("kafka.auto_create_collections", kafka.auto_create_collections, "false",
+           "create a collection a message names but which does not exist, from its vectors"),
+    K_SENUM("kafka.auto_create_distance", kafka.auto_create_distance, "Cosine", distances,
+            "distance of auto-created collections: Cosine, Dot, Euclid or Manhattan"),
     K_MAP("kafka.routes", kafka.routes, kafka.n_routes, F_ROUTES,
           "topic -> collections its messages are applied to (comma-separated)"),
     K_MAP("kafka.properties", kafka.properties, kafka.n_properties, 0,

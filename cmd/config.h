@@ -89,6 +89,8 @@ typedef struct config {
         char *auto_offset_reset;      /* earliest|latest, default earliest */
         uint32_t batch_size;          /* max messages per poll batch, 1000, >= 1 */
         uint32_t batch_timeout_ms;    /* 100 */
+        bool auto_create_collections; /* false: create unknown collections from messages */
+        char *auto_create_distance;   /* Cosine|Dot|Euclid|Manhattan, default Cosine */
         config_kv_t *routes;          /* topic name -> "coll1,coll2" (trimmed, no empty item);
                                        * every topic is consumed (in or matched by topics) */
         size_t n_routes;

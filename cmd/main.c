@@ -206,11 +206,17 @@ static int serve_ingest(const config_t *cfg, catalog_t *cat, broker_t *broker, i
         .properties = props,
         .dlq_topic = cfg->dlq.topic,
         .max_message_bytes = (size_t)cfg->service.max_request_size_mb << 20,
+        .auto_create_collections = cfg->kafka.auto_create_collections,
+        .auto_create_distance = cfg->kafka.auto_create_distance,
     };
+    char *local_dir = NULL;
     err_t err;
     int rc = 0;
 
-    if (props == NULL || routes == NULL) {
+    if (asprintf(&local_dir, "%s/dlq", cfg->storage.storage_path) < 0)
+        local_dir = NULL;
+    o.dlq_local_dir = local_dir;
+    if (props == NULL || routes == NULL || local_dir == NULL) {
         log_error("veclog", "kafka ingest: no memory");
         rc = -1;
     } else if (broker != NULL) {
@@ -222,6 +228,7 @@ static int serve_ingest(const config_t *cfg, catalog_t *cat, broker_t *broker, i
     }
     free(props);
     free(routes);
+    free(local_dir);
     return rc;
 }
 
@@ -248,6 +255,7 @@ static char *hook_metrics(void *ctx)
 typedef struct dlq_ctx {
     redrive_opts_t o;
     pthread_mutex_t mu;
+    char local_dir[4096];          /* <storage_path>/dlq: redrive_opts_t.local_dir */
 } dlq_ctx_t;
 
 typedef int (*dlq_op_fn)(redrive_t *r, const void *arg, cJSON **out, err_t *err);
@@ -369,6 +377,9 @@ static int cmd_serve(int argc, char **argv)
         dctx.o = (redrive_opts_t){ .brokers = broker ? broker_bootstraps(broker) : cfg.kafka.brokers,
                                    .topic = cfg.dlq.topic, .group_id = cfg.kafka.group_id,
                                    .properties = dprops };
+        if ((size_t)snprintf(dctx.local_dir, sizeof(dctx.local_dir), "%s/dlq",
+                             cfg.storage.storage_path) < sizeof(dctx.local_dir))
+            dctx.o.local_dir = dctx.local_dir;
         api_dlq_hooks_t dh = { &dctx, hook_dlq_list, hook_dlq_show, hook_dlq_redrive,
                                hook_dlq_purge };
         if (dprops != NULL)
@@ -588,8 +599,12 @@ static int cmd_dlq(int argc, char **argv)
     log_level_set(LOG_WARN);
     const char *brokers = a.brokers ? a.brokers : cfg.kafka.brokers;
     const char **props = kv_pairs(cfg.kafka.properties, cfg.kafka.n_properties);
+    char *local_dir = NULL;
+    if (asprintf(&local_dir, "%s/dlq", cfg.storage.storage_path) < 0)
+        local_dir = NULL;
     redrive_opts_t o = { .brokers = brokers, .topic = cfg.dlq.topic,
-                         .group_id = cfg.kafka.group_id, .properties = props };
+                         .group_id = cfg.kafka.group_id, .properties = props,
+                         .local_dir = local_dir };
     if (brokers == NULL || brokers[0] == '\0') {
         fprintf(stderr, "veclog dlq: no kafka.brokers configured: pass --brokers HOST:PORT "
                         "(serve logs the embedded broker's address)\n");
@@ -602,6 +617,7 @@ static int cmd_dlq(int argc, char **argv)
     }
     redrive_close(r);
     free(props);
+    free(local_dir);
     config_free(&cfg);
     return rc;
 }

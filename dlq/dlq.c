@@ -5,7 +5,9 @@
  * Rounds: records of the current round live in d->recs; each produced
  * record carries (round << 32 | index) as its opaque, so a delivery
  * report that arrives after its round was given up (dlq_wait timed out)
- * cannot mark a record of a later round.  The producer is recreated after
+ * cannot mark a record of a later round.  A record not queued (dlq_send)
+ * or failed at the end of its round (dlq_wait) goes to the local store
+ * when there is one (store_local; dlq.h LOCAL STORE).  The producer is recreated after
  * a fatal error (an idempotent producer can raise one, e.g. when the
  * brokers lose its state), so one bad moment does not wedge the DLQ.
  */
@@ -19,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dlq/dlqlocal.h"
 #include "ingest/kconf.h"
 #include "store/log.h"
 
@@ -29,7 +32,7 @@ _Static_assert(sizeof(uintptr_t) >= 8, "record tags need 64-bit pointers");
 #define H_REDRIVE "__veclog.redrive.count"
 #define H_OMITTED "__veclog.value.omitted"
 
-enum { R_PENDING, R_OK, R_FAILED };
+enum { R_PENDING, R_OK, R_FAILED, R_LOCAL };
 
 typedef struct rec {
     const rd_kafka_message_t *msg;   /* borrowed until dlq_wait returns */
@@ -50,7 +53,8 @@ struct dlq {
     size_t n, cap;
     uint32_t round;
     bool round_done;                 /* dlq_wait ended the round: the next send starts one */
-    atomic_ullong delivered, failed, omitted;
+    dlqlocal_t *local;               /* NULL without a local store */
+    atomic_ullong delivered, failed, omitted, stored_local;
 };
 
 static int64_t now_ms(void)
@@ -138,6 +142,7 @@ void dlq_close(dlq_t *d)
                      rd_kafka_outq_len(d->rk));
         rd_kafka_destroy(d->rk);
     }
+    dlqlocal_close(d->local);
     for (size_t i = 0; d->props != NULL && d->props[i] != NULL; i++)
         free(d->props[i]);
     free(d->props);
@@ -168,7 +173,8 @@ int dlq_open(const dlq_opts_t *o, dlq_t **out, err_t *err)
         dlq_close(d);
         return err_set(err, ERR_NOMEM, "no memory");
     }
-    if ((rc = producer_new(d, err)) != ERR_OK) {
+    if ((o->local_dir != NULL && (rc = dlqlocal_open(o->local_dir, &d->local, err)) != ERR_OK) ||
+        (rc = producer_new(d, err)) != ERR_OK) {
         dlq_close(d);
         return rc;
     }
@@ -279,6 +285,45 @@ static rd_kafka_resp_err_t produce(dlq_t *d, size_t idx)
     }
 }
 
+/* Append record r to the local store; ERR_OK makes it R_LOCAL. */
+static int store_local(dlq_t *d, rec_t *r, err_t *err)
+{
+    const rd_kafka_message_t *m = r->msg;
+    rd_kafka_headers_t *orig = NULL;
+    rd_kafka_timestamp_type_t tst;
+    dlqlocal_hdr_t *h = NULL;
+    size_t n_h = 0;
+    char cls[64];
+    int rc;
+
+    if (rd_kafka_message_headers(m, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR && orig != NULL &&
+        (n_h = rd_kafka_header_cnt(orig)) > 0 && (h = calloc(n_h, sizeof(*h))) == NULL)
+        return err_setr(err, ERR_NOMEM, true, "no memory for a dead letter");
+    for (size_t i = 0; i < n_h; i++)
+        if (rd_kafka_header_get_all(orig, i, &h[i].name, &h[i].value, &h[i].len) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR)
+            n_h = i;
+    snprintf(cls, sizeof(cls), "veclog.error.%s", err_code_name(r->why.code));
+    int64_t ts = rd_kafka_message_timestamp(m, &tst);
+    dlqlocal_rec_t lr = {
+        .topic = rd_kafka_topic_name(m->rkt), .partition = m->partition, .offset = m->offset,
+        .timestamp = tst == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? -1 : ts,
+        .key = m->key, .key_len = m->key_len, .value = m->payload, .value_len = m->len,
+        .headers = h, .n_headers = n_h, .stage = r->stage, .class_name = cls,
+        .message = r->why.msg,
+    };
+    rc = dlqlocal_append(d->local, &lr, err);
+    free(h);
+    if (rc == ERR_OK) {
+        r->state = R_LOCAL;
+        atomic_fetch_add(&d->stored_local, 1);
+        log_warn("dlq", "%s[%" PRId32 "]@%" PRId64 ": dead-letter topic %s not written; "
+                 "stored in %s", lr.topic, m->partition, m->offset, d->topic,
+                 dlqlocal_path(d->local));
+    }
+    return rc;
+}
+
 int dlq_send(dlq_t *d, const rd_kafka_message_t *msg, const char *stage, const err_t *why,
              size_t *ticket, err_t *err)
 {
@@ -318,11 +363,13 @@ int dlq_send(dlq_t *d, const rd_kafka_message_t *msg, const char *stage, const e
     d->n++;
     e = produce(d, d->n - 1);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        d->n--;
         if (e == RD_KAFKA_RESP_ERR__FATAL)
             d->fatal = true;
-        return err_setr(err, ERR_BUSY, true, "dead-letter topic %s: %s", d->topic,
-                        rd_kafka_err2str(e));
+        err_setr(err, ERR_BUSY, true, "dead-letter topic %s: %s", d->topic, rd_kafka_err2str(e));
+        if (d->local == NULL || store_local(d, r, err) != ERR_OK) {
+            d->n--;
+            return err->code;
+        }
     }
     *ticket = d->n - 1;
     return ERR_OK;
@@ -377,7 +424,15 @@ int dlq_wait(dlq_t *d, err_t *err)
             r->state = R_FAILED;
             r->err = RD_KAFKA_RESP_ERR__TIMED_OUT;
         }
-        if (r->state == R_FAILED && rc == ERR_OK)
+        if (r->state != R_FAILED)
+            continue;
+        err_t le;
+        if (d->local != NULL && store_local(d, r, &le) == ERR_OK)
+            continue;
+        if (rc == ERR_OK && d->local != NULL)
+            rc = err_setr(err, ERR_BUSY, true, "dead-letter topic %s: %s; %s", d->topic,
+                          rd_kafka_err2str(r->err), le.msg);
+        else if (rc == ERR_OK)
             rc = err_setr(err, ERR_BUSY, true, "dead-letter topic %s: %s", d->topic,
                           rd_kafka_err2str(r->err));
     }
@@ -387,7 +442,7 @@ int dlq_wait(dlq_t *d, err_t *err)
 
 bool dlq_delivered(const dlq_t *d, size_t ticket)
 {
-    return ticket < d->n && d->recs[ticket].state == R_OK;
+    return ticket < d->n && (d->recs[ticket].state == R_OK || d->recs[ticket].state == R_LOCAL);
 }
 
 void dlq_stats_get(const dlq_t *d, dlq_stats_t *st)
@@ -395,4 +450,5 @@ void dlq_stats_get(const dlq_t *d, dlq_stats_t *st)
     st->delivered = atomic_load(&d->delivered);
     st->failed = atomic_load(&d->failed);
     st->value_omitted = atomic_load(&d->omitted);
+    st->local = atomic_load(&d->stored_local);
 }

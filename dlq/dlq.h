@@ -30,7 +30,17 @@
  * dlq_wait waits until each is acknowledged or has failed, and
  * dlq_delivered tells which.  The caller must not move its consumer past
  * a message whose dead letter was not delivered (ingest.c pauses the
- * partition and tries again).  Across a crash a dead letter may be
+ * partition and tries again).
+ *
+ * LOCAL STORE
+ * With dlq_opts_t.local_dir, a record the dead-letter topic did not take
+ * (refused, or not acknowledged within timeout_ms, or not even queued) is
+ * appended durably to the local dead-letter store (dlqlocal.h) and counts
+ * as delivered (dlq_delivered true, dlq_stats_t.local): the partition
+ * moves on.  Only when the local store fails too is the record
+ * undelivered.  A record given up on may still reach the topic later, so
+ * it can be in both (at-least-once).  Locally stored records are not
+ * forwarded to the topic: they stay in <local_dir>/local-<n>.log.  Across a crash a dead letter may be
  * written twice (at-least-once), never zero times.
  *
  * Threads: a dlq_t is used by one thread at a time (the ingest consumer).
@@ -54,6 +64,8 @@ typedef struct dlq_opts {
                                      * librdkafka properties (kafka.properties) */
     int timeout_ms;                 /* longest wait for one record (message.timeout.ms);
                                      * 0 = 10000 */
+    const char *local_dir;          /* NULL, or the local dead-letter store's directory
+                                     * (dlqlocal.h), e.g. <storage_path>/dlq */
 } dlq_opts_t;
 
 /* Create the producer.  Strings in o are copied.  *out owned by the
@@ -84,6 +96,7 @@ bool dlq_delivered(const dlq_t *d, size_t ticket);
 /* Counters since dlq_open (any thread may read them; approximate). */
 typedef struct dlq_stats {
     unsigned long long delivered, failed, value_omitted;
+    unsigned long long local;       /* stored in the local dead-letter store */
 } dlq_stats_t;
 
 void dlq_stats_get(const dlq_t *d, dlq_stats_t *st);

@@ -21,6 +21,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "dlq/dlqlocal.h"
 #include "ingest/kconf.h"
 
 #define DEFAULT_TIMEOUT_MS 5000
@@ -32,6 +33,7 @@ struct redrive {
     rd_kafka_t *cons;
     rd_kafka_t *prod;              /* NULL until the first redrive */
     char *brokers, *topic;
+    char *local_dir;               /* NULL = no local store */
     char **props;
     int timeout_ms;
     int failed;                    /* delivery failures of the current redrive */
@@ -127,6 +129,7 @@ void redrive_close(redrive_t *r)
     free(r->props);
     free(r->brokers);
     free(r->topic);
+    free(r->local_dir);
     free(r);
 }
 
@@ -147,7 +150,9 @@ int redrive_open(const redrive_opts_t *o, redrive_t **out, err_t *err)
     r->brokers = strdup(o->brokers);
     r->topic = strdup(o->topic);
     r->props = props_copy(o->properties);
-    if (r->brokers == NULL || r->topic == NULL || r->props == NULL) {
+    r->local_dir = o->local_dir ? strdup(o->local_dir) : NULL;
+    if (r->brokers == NULL || r->topic == NULL || r->props == NULL ||
+        (o->local_dir != NULL && r->local_dir == NULL)) {
         redrive_close(r);
         return err_set(err, ERR_NOMEM, "no memory");
     }
@@ -424,6 +429,19 @@ int redrive_list(redrive_t *r, cJSON **out, err_t *err)
         return rc;
     }
     cJSON_AddNumberToObject(doc, "total", cJSON_GetArraySize(cJSON_GetObjectItem(doc, "dead_letters")));
+    if (r->local_dir != NULL) {
+        cJSON *local = dlqlocal_list_json(r->local_dir);
+        if (local == NULL) {
+            cJSON_Delete(doc);
+            return err_set(err, ERR_NOMEM, "no memory");
+        }
+        int records = 0;
+        cJSON *it;
+        cJSON_ArrayForEach(it, local)
+            records += cJSON_GetObjectItem(it, "error") == NULL;
+        cJSON_AddItemToObject(doc, "local", local);
+        cJSON_AddNumberToObject(doc, "local_total", records);
+    }
     *out = doc;
     return ERR_OK;
 }

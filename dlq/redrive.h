@@ -22,6 +22,10 @@
  * The loop guard skips records whose count is >= max_redrives unless
  * force.  Redriving does not purge: purge afterwards.
  *
+ * Dead letters the topic did not take are in the local store (dlqlocal.h):
+ * redrive_list lists them under "local" ("local_total"); show, redrive
+ * and purge do not reach them.
+ *
  * Ownership: every returned cJSON is owned by the caller.
  * Threads: a redrive_t is used by one thread at a time; separate
  * redrive_t objects are independent (each has its own clients).
@@ -47,6 +51,8 @@ typedef struct redrive_opts {
     const char *group_id;           /* kafka.group_id; the tool uses "<group_id>.dlq-tool" */
     const char *const *properties;  /* NULL or "name", "value", ..., NULL (kafka.properties) */
     int timeout_ms;                 /* per Kafka request and per read; 0 = 5000 */
+    const char *local_dir;          /* NULL, or the local dead-letter store (dlqlocal.h),
+                                     * listed by redrive_list */
 } redrive_opts_t;
 
 /* One dead letter by its place in the dead-letter topic. */

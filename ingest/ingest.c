@@ -631,8 +631,11 @@ int ingest_start(catalog_t *cat, const ingest_opts_t *o, ingest_t **out, err_t *
 {
     ingest_t *in;
     dlq_opts_t dopts = { .brokers = o->brokers, .topic = o->dlq_topic,
-                         .properties = o->properties, .timeout_ms = (int)o->dlq_timeout_ms };
-    sink_opts_t sopts = { .routes = o->routes, .max_message_bytes = o->max_message_bytes };
+                         .properties = o->properties, .timeout_ms = (int)o->dlq_timeout_ms,
+                         .local_dir = o->dlq_local_dir };
+    sink_opts_t sopts = { .routes = o->routes, .max_message_bytes = o->max_message_bytes,
+                          .auto_create = o->auto_create_collections,
+                          .auto_create_distance = o->auto_create_distance };
     int rc;
 
     *out = NULL;

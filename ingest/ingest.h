@@ -30,11 +30,12 @@
  * most about a minute back for collections that stopped receiving it.
  *
  * Retries: when a batch leaves messages to retry (a transient store error,
- * an unwritable dead-letter topic), their partition is paused, and after a
+ * a dead letter neither in the dead-letter topic nor in the local store
+ * of dlq_local_dir), their partition is paused, and after a
  * backoff (100 ms doubling up to retry_max_ms) the consumer seeks back to
  * the first such message and resumes.  Other partitions go on meanwhile.
- * A partition never moves past a message that is neither applied nor in
- * the dead-letter topic.
+ * A partition never moves past a message that is neither applied nor
+ * stored as a dead letter (in the topic, or in the local store).
  *
  * Threads: ingest_start and ingest_stop are called from one thread (the
  * main thread); ingest_stats_get from any.
@@ -42,6 +43,7 @@
 #ifndef VECLOG_INGEST_H
 #define VECLOG_INGEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -68,6 +70,10 @@ typedef struct ingest_opts {
     size_t max_message_bytes;       /* 0 = 32 MiB */
     uint32_t dlq_timeout_ms;        /* 0 = 10000 */
     uint32_t retry_max_ms;          /* backoff cap; 0 = 30000 */
+    const char *dlq_local_dir;      /* NULL, or the local dead-letter store (dlq.h) for
+                                     * dead letters the DLQ topic does not take */
+    bool auto_create_collections;   /* sink.h AUTO-CREATE; false = dead-letter */
+    const char *auto_create_distance; /* Cosine, Dot, Euclid, Manhattan; NULL = Cosine */
 } ingest_opts_t;
 
 /* Create the consumer and the dead-letter producer, subscribe, start the

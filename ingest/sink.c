@@ -79,6 +79,8 @@ struct sink {
     route_t *routes;
     size_t n_routes;
     size_t max_message;
+    bool auto_create;
+    const char *distance;     /* auto-create: one of distances[] */
 
     /* per batch */
     const rd_kafka_message_t *const *msgs;
@@ -142,6 +144,8 @@ void sink_free(sink_t *s)
     free(s);
 }
 
+static const char *const distances[] = { "Cosine", "Dot", "Euclid", "Manhattan", NULL };
+
 int sink_new(catalog_t *cat, dlq_t *dlq, const sink_opts_t *o, sink_t **out, err_t *err)
 {
     sink_t *s = calloc(1, sizeof(*s));
@@ -154,9 +158,17 @@ int sink_new(catalog_t *cat, dlq_t *dlq, const sink_opts_t *o, sink_t **out, err
     s->cat = cat;
     s->dlq = dlq;
     s->max_message = o->max_message_bytes ? o->max_message_bytes : DEFAULT_MAX_MESSAGE;
+    s->auto_create = o->auto_create;
+    s->distance = distances[0];
+    for (size_t i = 0; o->auto_create_distance != NULL && s->distance != NULL; i++)
+        if ((s->distance = distances[i]) != NULL && strcmp(s->distance, o->auto_create_distance) == 0)
+            break;
+    if (s->distance == NULL)
+        rc = err_set(err, ERR_INVALID, "kafka.auto_create_distance: %s is not Cosine, Dot, "
+                     "Euclid or Manhattan", o->auto_create_distance);
     while (o->routes != NULL && o->routes[n] != NULL && o->routes[n + 1] != NULL)
         n += 2;
-    if (n > 0 && (s->routes = calloc(n / 2, sizeof(route_t))) == NULL)
+    if (rc == ERR_OK && n > 0 && (s->routes = calloc(n / 2, sizeof(route_t))) == NULL)
         rc = err_set(err, ERR_NOMEM, "no memory");
     for (size_t i = 0; i < n && rc == ERR_OK; i += 2) {
         rc = route_parse(&s->routes[i / 2], o->routes[i], o->routes[i + 1], err);
@@ -268,6 +280,57 @@ static int redecode(sink_t *s, size_t i, op_t *op, err_t *err)
     return rc;
 }
 
+/* The CreateCollection body for op's vectors (sink.h AUTO-CREATE), or
+ * NULL when it has none (or mixes the unnamed vector with named ones). */
+static cJSON *auto_body(const sink_t *s, const op_t *op)
+{
+    const op_point_t *p = NULL;
+    cJSON *body, *vecs;
+
+    for (size_t i = 0; op->type == OP_UPSERT && i < op->n_points && p == NULL; i++)
+        if (op->points[i].n_vecs > 0)
+            p = &op->points[i];
+    if (p == NULL || (body = cJSON_CreateObject()) == NULL)
+        return NULL;
+    bool unnamed = p->n_vecs == 1 && p->vecs[0].name[0] == '\0';
+    vecs = cJSON_AddObjectToObject(body, "vectors");
+    for (uint32_t k = 0; k < p->n_vecs && vecs != NULL; k++) {
+        cJSON *v = unnamed ? vecs : cJSON_AddObjectToObject(vecs, p->vecs[k].name);
+        if (v == NULL || (!unnamed && p->vecs[k].name[0] == '\0') ||
+            cJSON_AddNumberToObject(v, "size", p->vecs[k].dim) == NULL ||
+            cJSON_AddStringToObject(v, "distance", s->distance) == NULL)
+            vecs = NULL;
+    }
+    if (vecs == NULL) {
+        cJSON_Delete(body);
+        return NULL;
+    }
+    return body;
+}
+
+/* tgt_get, creating the collection first when it does not exist and
+ * auto-create is on and the message has vectors. */
+static int tgt_get_or_create(sink_t *s, const char *name, const op_t *op, size_t *idx,
+                             err_t *err)
+{
+    int rc = tgt_get(s, name, idx, err);
+    cJSON *body;
+    err_t ce;
+
+    if (rc != ERR_NOT_FOUND || !s->auto_create || (body = auto_body(s, op)) == NULL)
+        return rc;
+    rc = catalog_create(s->cat, name, body, &ce);
+    cJSON_Delete(body);
+    if (rc != ERR_OK && rc != ERR_EXISTS) {
+        *err = ce;
+        return err_wrap(err, "auto-create");
+    }
+    if (rc == ERR_OK)
+        log_info("ingest", "collection %s auto-created (vectors of the message, %s)", name,
+                 s->distance);
+    return tgt_get(s, name, idx, err);
+}
+
 /* One target of message i: skip, validate, or fail. */
 static void route_one(sink_t *s, size_t i, const char *name, msg_t *mm, size_t first_item)
 {
@@ -277,8 +340,12 @@ static void route_one(sink_t *s, size_t i, const char *name, msg_t *mm, size_t f
     err_t e;
     int rc;
 
+    const op_t *src = &mm->op; /* or, once the first target took it, that target's */
+    for (size_t k = first_item; k < s->n_items && src->type == 0; k++)
+        if (s->items[k].msg == i && s->items[k].op.type != 0)
+            src = &s->items[k].op;
     err_clear(&e);
-    rc = tgt_get(s, name, &t, &e);
+    rc = tgt_get_or_create(s, name, src, &t, &e);
     if (rc != ERR_OK) {
         err_wrap(&e, "collection %s", name);
         item_end(s, i, NO_TGT, permanent(&e) ? IT_DEAD : IT_RETRY, MSG_STAGE_APPLY, &e);

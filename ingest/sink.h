@@ -47,9 +47,22 @@
  * wrong dimension, bad id, unknown collection, unsupported feature,
  * message too large - and the message goes to the dead-letter queue.
  * Anything else (disk full, busy, a collection refusing writes until
- * restarted, no memory, the dead-letter topic unwritable) is never the
+ * restarted, no memory, a dead letter that neither the dead-letter topic
+ * nor the local dead-letter store took - dlq.h) is never the
  * message's fault: the message is reported SINK_RETRY, and ingest.c
  * re-reads the partition from there after a backoff.
+ *
+ * AUTO-CREATE (opt-in: kafka.auto_create_collections)
+ * A message whose target collection does not exist, and which carries
+ * vectors (an upsert: the first point with vectors decides), creates it
+ * before it is applied: catalog_create with {"vectors": {"size": dim,
+ * "distance": D}} for an unnamed dense vector, or {"vectors": {name:
+ * {"size": dim, "distance": D}, ...}} for named ones, D being
+ * auto_create_distance.  A create that loses a race (ERR_EXISTS) is fine:
+ * the collection is then acquired.  A message without vectors (delete,
+ * payload ops, vector deletes) for an unknown collection is dead-lettered
+ * as without auto-create.  Without auto-create, unknown collections are
+ * dead-lettered.
  *
  * ROUTES
  * A topic with a route is applied to every collection of the route (dual
@@ -63,6 +76,7 @@
 #ifndef VECLOG_SINK_H
 #define VECLOG_SINK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -77,6 +91,8 @@ typedef struct sink sink_t;
 typedef struct sink_opts {
     const char *const *routes;   /* NULL, or "topic", "coll1,coll2", ..., NULL */
     size_t max_message_bytes;    /* key + value larger than this are dead-lettered; 0 = 32 MiB */
+    bool auto_create;            /* AUTO-CREATE above; false = unknown collections are dead */
+    const char *auto_create_distance; /* Cosine, Dot, Euclid or Manhattan; NULL = Cosine */
 } sink_opts_t;
 
 enum sink_outcome {
@@ -87,7 +103,8 @@ enum sink_outcome {
 };
 
 /* cat and dlq are borrowed and must outlive the sink; routes are copied.
- * ERR_INVALID for a route naming an invalid collection name. */
+ * ERR_INVALID for a route naming an invalid collection name, or an
+ * unknown auto_create_distance. */
 int sink_new(catalog_t *cat, dlq_t *dlq, const sink_opts_t *o, sink_t **out, err_t *err);
 void sink_free(sink_t *s);
 

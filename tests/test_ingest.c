@@ -11,8 +11,11 @@
  *   - restarts: same group, new group, storage reopened, a replay from the
  *     beginning: nothing is applied twice and consumption resumes after
  *     the stored offsets; merged batches write few WAL records;
- *   - an unwritable dead-letter topic: the partition pauses and retries,
- *     and nothing moves past the bad message until its dead letter is in.
+ *   - an unwritable dead-letter topic: with the local dead-letter store
+ *     (dlq_local_dir) the dead letter is stored in its file with its
+ *     fields and the partition moves on without a pause; without it the
+ *     partition pauses and retries, and nothing moves past the bad
+ *     message until its dead letter is in.
  *
  * A consumer group join takes about 3 s on the embedded broker (its
  * initial rebalance delay), so the tests start ingest as few times as
@@ -33,6 +36,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "dlq/dlqlocal.h"
 #include "ingest/broker.h"
 #include "ingest/ingest.h"
 #include "ingest/sink.h"
@@ -702,7 +706,7 @@ static void test_ingest_restart_exactly_once(void **state)
     assert_int_equal(info(f, "c").points, 610);
 }
 
-/* ---- an unwritable dead-letter topic ------------------------------------ */
+/* ---- an unwritable dead-letter topic, no local store: pause -------------- */
 
 static void test_ingest_dlq_outage_pauses(void **state)
 {
@@ -752,6 +756,98 @@ static void test_ingest_dlq_outage_pauses(void **state)
     assert_true(info(f, "c").applied_seq <= seq + 1); /* at most the revocation watermark */
 }
 
+/* ---- an unwritable dead-letter topic: the local store ------------------- */
+
+typedef struct got_local {
+    size_t n;
+    char topic[16], value[16], stage[32], cls[64], hdr[16];
+    int32_t partition;
+    int64_t offset, timestamp;
+    bool key_null;
+} got_local_t;
+
+static int got_local_cb(const dlqlocal_rec_t *r, void *arg)
+{
+    got_local_t *g = arg;
+    g->n++;
+    snprintf(g->topic, sizeof(g->topic), "%s", r->topic);
+    snprintf(g->value, sizeof(g->value), "%.*s", (int)r->value_len, (const char *)r->value);
+    snprintf(g->stage, sizeof(g->stage), "%s", r->stage);
+    snprintf(g->cls, sizeof(g->cls), "%s", r->class_name);
+    g->hdr[0] = '\0';
+    if (r->n_headers == 1 && strcmp(r->headers[0].name, "h") == 0)
+        snprintf(g->hdr, sizeof(g->hdr), "%.*s", (int)r->headers[0].len,
+                 (const char *)r->headers[0].value);
+    g->partition = r->partition;
+    g->offset = r->offset;
+    g->timestamp = r->timestamp;
+    g->key_null = r->key == NULL;
+    return 0;
+}
+
+static void test_ingest_dlq_outage_stores_locally(void **state)
+{
+    fx_t *f = *state;
+    static const char *const topics[] = { "in" };
+    ingest_opts_t o = opts(f, "g-outage", topics, 1);
+    char local[512], path[600];
+    ingest_stats_t st;
+    err_t e;
+
+    snprintf(local, sizeof(local), "%s/dlq", f->dir);
+    o.dlq_local_dir = local;
+    create(f, "c", "{\"vectors\": {\"size\": 2, \"distance\": \"Dot\"}}");
+    topic(f, "in", 1);
+    topic(f, "dlq", 1);
+    produce(f, "in", 0, NULL, "{\"collection_name\":\"c\",\"id\":1,\"vector\":[1,1]}");
+    rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+    rd_kafka_header_add(h, "h", -1, "hv", -1);
+    produce_h(f, "in", 0, NULL, "bad", h, 1700000000000);
+    produce(f, "in", 0, NULL, "{\"collection_name\":\"c\",\"id\":2,\"vector\":[2,2]}");
+    flush(f);
+    /* the dead letter's produce requests are refused */
+    assert_int_equal(broker_push_errors(f->b, 0, 3, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+                                        &e), ERR_OK);
+    start(f, &o);
+    wait_stored(f, "c", "in", 0, 2);
+    for (int64_t end = now_ms() + WAIT_MS;; usleep(20000)) {
+        ingest_stats_get(f->in, &st);
+        if (st.sink.dead >= 1 || now_ms() > end)
+            break;
+    }
+    /* stored locally: dead, no pause, no retry, the partition moved on */
+    assert_int_equal(st.sink.dead, 1);
+    assert_int_equal(st.pauses, 0);
+    assert_int_equal(st.sink.retried, 0);
+    assert_int_equal(info(f, "c").points, 2);
+    snprintf(path, sizeof(path), "%s/local-0.log", local);
+    got_local_t g = { 0 };
+    size_t n;
+    bool torn;
+    assert_int_equal(dlqlocal_read(path, got_local_cb, &g, &n, &torn, &e), ERR_OK);
+    assert_int_equal(n, 1);
+    assert_false(torn);
+    assert_string_equal(g.topic, "in");
+    assert_int_equal(g.partition, 0);
+    assert_int_equal(g.offset, 1);
+    assert_int_equal(g.timestamp, 1700000000000);
+    assert_true(g.key_null);
+    assert_string_equal(g.value, "bad");
+    assert_string_equal(g.hdr, "hv");
+    assert_string_equal(g.stage, "VALUE_CONVERTER");
+    assert_string_equal(g.cls, "veclog.error.invalid");
+    uint64_t seq = info(f, "c").applied_seq;
+    stop(f);
+    /* restarting reads nothing again: the commit passed the bad message */
+    start(f, &o);
+    wait_assigned(f, 1);
+    usleep(500000);
+    ingest_stats_get(f->in, &st);
+    assert_int_equal(st.sink.messages, 0);
+    stop(f);
+    assert_true(info(f, "c").applied_seq <= seq + 1); /* at most the revocation watermark */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -760,6 +856,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ingest_dead_letters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_restart_exactly_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_dlq_outage_pauses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_dlq_outage_stores_locally, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
