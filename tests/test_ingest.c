@@ -177,10 +177,13 @@ static void stop(fx_t *f)
     f->in = NULL;
 }
 
+/* The collection's stored offset, or -1 (also while the collection does
+ * not exist yet: auto-creation makes it appear). */
 static int64_t stored(fx_t *f, const char *coll, const char *t, int32_t part)
 {
     catalog_handle_t *h;
-    assert_int_equal(catalog_acquire(f->cat, coll, &h, NULL), ERR_OK);
+    if (catalog_acquire(f->cat, coll, &h, NULL) != ERR_OK)
+        return -1;
     int64_t off = coll_source_offset(catalog_handle_coll(h), t, part);
     catalog_release(h);
     return off;
@@ -848,6 +851,96 @@ static void test_ingest_dlq_outage_stores_locally(void **state)
     assert_true(info(f, "c").applied_seq <= seq + 1); /* at most the revocation watermark */
 }
 
+/* ---- opt-in auto-creation of collections (kafka.auto_create_collections) */
+
+static char *vectors_of(fx_t *f, const char *coll)
+{
+    catalog_handle_t *h;
+    assert_int_equal(catalog_acquire(f->cat, coll, &h, NULL), ERR_OK);
+    cJSON *j = catalog_info_json(f->cat, h);
+    catalog_release(h);
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return s;
+}
+
+static void expect_dead(fx_t *f, const char *want_msg)
+{
+    rd_kafka_message_t *got[1] = { NULL };
+    rd_kafka_t *reader;
+    char buf[512];
+
+    assert_int_equal(read_topic(f, "dlq", got, 1, &reader), 1);
+    const char *msg = header(got[0], "__connect.errors.exception.message", buf, sizeof(buf));
+    if (msg == NULL || strstr(msg, want_msg) == NULL)
+        fail_msg("dead letter: %s, expected %s", msg ? msg : "(none)", want_msg);
+    read_done(reader, got, 1);
+}
+
+static void test_ingest_autocreate_off_dead_letters(void **state)
+{
+    fx_t *f = *state;
+    static const char *const topics[] = { "in" };
+    ingest_opts_t o = opts(f, "g-off", topics, 1);
+    catalog_handle_t *h;
+    ingest_stats_t st;
+
+    topic(f, "in", 1);
+    topic(f, "dlq", 1);
+    create(f, "c", "{\"vectors\": {\"size\": 2, \"distance\": \"Dot\"}}");
+    produce(f, "in", 0, NULL, "{\"collection_name\":\"nope\",\"id\":1,\"vector\":[1,2]}");
+    produce(f, "in", 0, NULL, "{\"collection_name\":\"c\",\"id\":1,\"vector\":[1,2]}");
+    flush(f);
+    start(f, &o);
+    wait_stored(f, "c", "in", 0, 1);
+    expect_dead(f, "nope");
+    ingest_stats_get(f->in, &st);
+    assert_int_equal(st.sink.dead, 1);
+    stop(f);
+    assert_int_equal(catalog_acquire(f->cat, "nope", &h, NULL), ERR_NOT_FOUND);
+}
+
+static void test_ingest_autocreate_on(void **state)
+{
+    fx_t *f = *state;
+    static const char *const topics[] = { "in" };
+    ingest_opts_t o = opts(f, "g-on", topics, 1);
+    catalog_handle_t *h;
+    ingest_stats_t st;
+
+    o.auto_create_collections = true;
+    o.auto_create_distance = "Dot";
+    topic(f, "in", 1);
+    topic(f, "dlq", 1);
+    produce(f, "in", 0, NULL, "{\"collection_name\":\"gone\",\"op\":\"delete\",\"points\":[1]}");
+    produce(f, "in", 0, NULL, "{\"collection_name\":\"a\",\"id\":1,\"vector\":[1,2,3],"
+                              "\"payload\":{\"k\":1}}");
+    produce(f, "in", 0, NULL, "{\"collection_name\":\"b\",\"id\":7,"
+                              "\"vector\":{\"img\":[1,2],\"txt\":[1,2,3,4]}}");
+    produce(f, "in", 0, NULL, "{\"collection_name\":\"a\",\"points\":[{\"id\":2,"
+                              "\"vector\":[4,5,6]}]}");
+    flush(f);
+    start(f, &o);
+    wait_stored(f, "a", "in", 0, 3);
+    wait_stored(f, "b", "in", 0, 2);
+    expect_dead(f, "gone");
+    ingest_stats_get(f->in, &st);
+    assert_int_equal(st.sink.dead, 1);
+    assert_int_equal(st.sink.retried, 0);
+    stop(f);
+    assert_int_equal(info(f, "a").points, 2);
+    assert_int_equal(info(f, "b").points, 1);
+    char *va = vectors_of(f, "a"), *vb = vectors_of(f, "b");
+    if (strstr(va, "\"vectors\":{\"size\":3,\"distance\":\"Dot\"") == NULL)
+        fail_msg("a: %s", va);
+    if (strstr(vb, "\"img\":{\"size\":2,\"distance\":\"Dot\"") == NULL ||
+        strstr(vb, "\"txt\":{\"size\":4,\"distance\":\"Dot\"") == NULL)
+        fail_msg("b: %s", vb);
+    free(va);
+    free(vb);
+    assert_int_equal(catalog_acquire(f->cat, "gone", &h, NULL), ERR_NOT_FOUND);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -857,6 +950,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ingest_restart_exactly_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_dlq_outage_pauses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_dlq_outage_stores_locally, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_autocreate_off_dead_letters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_autocreate_on, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
