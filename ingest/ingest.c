@@ -806,6 +806,12 @@ char *ingest_metrics_text(ingest_t *in)
             st.sink.applied, st.sink.skipped, st.sink.dead, st.sink.retried, st.batches,
             (uint64_t)atomic_load(&in->batch_msgs), (double)atomic_load(&in->apply_ns) / 1e9,
             st.sink.ops, st.pauses, st.assigned);
+    fprintf(f, "# HELP veclog_dlq_records_total Dead letters written, by reason\n"
+               "# TYPE veclog_dlq_records_total counter\n");
+    for (int i = 0; i < SINK_REASONS; i++)
+        if (st.sink.dead_by[i] > 0)
+            fprintf(f, "veclog_dlq_records_total{reason=\"%s\"} %" PRIu64 "\n", err_code_name(i),
+                    st.sink.dead_by[i]);
     fprintf(f, "# HELP veclog_ingest_lag Messages behind the high watermark, per partition\n"
                "# TYPE veclog_ingest_lag gauge\n");
     pthread_mutex_lock(&in->prog_mu);

@@ -93,6 +93,7 @@ struct sink {
     bool oom;                 /* a message could not be tracked: retry the whole batch */
 
     atomic_uint_least64_t messages, applied, skipped, dead, retried, ops, watermarks;
+    atomic_uint_least64_t dead_by[SINK_REASONS];  /* dead letters by err code */
 };
 
 /* ---- set-up ------------------------------------------------------------ */
@@ -642,11 +643,17 @@ static void send_dead(sink_t *s)
                  rd_kafka_topic_name(m->rkt), m->partition, m->offset,
                  msg_stage_name(it->stage), it->why.msg);
     }
-    if (!any || dlq_wait(s->dlq, &e) == ERR_OK)
+    if (!any)
         return;
+    bool all = dlq_wait(s->dlq, &e) == ERR_OK;
     for (size_t k = 0; k < s->n_items; k++) {
         item_t *it = &s->items[k];
-        if (it->sent && !dlq_delivered(s->dlq, it->ticket)) {
+        if (!it->sent)
+            continue;
+        if (all || dlq_delivered(s->dlq, it->ticket)) {
+            int code = it->why.code;
+            atomic_fetch_add(&s->dead_by[code > 0 && code < SINK_REASONS ? code : 0], 1);
+        } else {
             it->state = IT_RETRY;
             it->why = e;
             rewind_add(s, s->msgs[it->msg]);
@@ -797,6 +804,8 @@ void sink_stats_get(sink_t *s, sink_stats_t *st)
     st->applied = atomic_load(&s->applied);
     st->skipped = atomic_load(&s->skipped);
     st->dead = atomic_load(&s->dead);
+    for (int i = 0; i < SINK_REASONS; i++)
+        st->dead_by[i] = atomic_load(&s->dead_by[i]);
     st->retried = atomic_load(&s->retried);
     st->ops = atomic_load(&s->ops);
     st->watermarks = atomic_load(&s->watermarks);

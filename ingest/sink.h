@@ -131,9 +131,12 @@ typedef struct sink_pos {
  * dead-lettered for every collection: the caller knows. */
 int sink_watermark(sink_t *s, const sink_pos_t *pos, size_t n, err_t *err);
 
+#define SINK_REASONS 16          /* err codes (store/err.h) fit below this */
+
 typedef struct sink_stats {
     uint64_t messages;           /* messages seen */
     uint64_t applied, skipped, dead, retried;   /* per message, by outcome */
+    uint64_t dead_by[SINK_REASONS]; /* dead letters written, by err code (err_code_name) */
     uint64_t ops;                /* ops written (WAL records), watermarks excluded */
     uint64_t watermarks;         /* watermark ops written */
 } sink_stats_t;

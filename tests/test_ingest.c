@@ -37,6 +37,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "dlq/dlqlocal.h"
+#include "dlq/redrive.h"
 #include "ingest/broker.h"
 #include "ingest/ingest.h"
 #include "ingest/sink.h"
@@ -624,6 +625,22 @@ static void test_ingest_dead_letters(void **state)
     ingest_stats_get(f->in, &st);
     assert_int_equal(st.sink.dead, n_dead);
     assert_int_equal(st.sink.retried, 0);
+    /* dead letters by reason: each table row's class name is
+     * veclog.error.<err_code_name> */
+    uint64_t by_total = 0;
+    for (int c = 0; c < SINK_REASONS; c++) {
+        uint64_t want = 0;
+        char cls[64];
+        snprintf(cls, sizeof(cls), "veclog.error.%s", err_code_name(c));
+        for (size_t i = 0; i < n_dead; i++)
+            want += strcmp(dead[i].cls, cls) == 0;
+        assert_int_equal(st.sink.dead_by[c], want);
+        by_total += st.sink.dead_by[c];
+    }
+    assert_int_equal(by_total, n_dead);
+    char *m = ingest_metrics_text(f->in);
+    assert_non_null(strstr(m, "veclog_dlq_records_total{reason=\"invalid\"}"));
+    free(m);
     stop(f);
 }
 
@@ -941,6 +958,39 @@ static void test_ingest_autocreate_on(void **state)
     assert_int_equal(catalog_acquire(f->cat, "gone", &h, NULL), ERR_NOT_FOUND);
 }
 
+/* The cause of a dead letter is fixed (the collection created), then
+ * redrive re-produces it to its topic and ingest applies it. */
+static void test_ingest_redrive_after_fix_applies(void **state)
+{
+    fx_t *f = *state;
+    static const char *const topics[] = { "in" };
+    ingest_opts_t o = opts(f, "g-redrive", topics, 1);
+    redrive_opts_t ro = { .brokers = broker_bootstraps(f->b), .topic = "dlq",
+                          .group_id = "g-redrive", .properties = props };
+    redrive_t *r;
+    cJSON *res = NULL;
+    err_t e;
+
+    topic(f, "in", 1);
+    topic(f, "dlq", 1);
+    produce(f, "in", 0, "k1", "{\"collection_name\":\"later\",\"id\":5,\"vector\":[1,2],"
+                              "\"payload\":{\"fixed\":true}}");
+    flush(f);
+    start(f, &o);
+    expect_dead(f, "later");
+    create(f, "later", "{\"vectors\": {\"size\": 2, \"distance\": \"Dot\"}}");
+    assert_int_equal(redrive_open(&ro, &r, &e), ERR_OK);
+    redrive_req_t q = { .all = true };
+    if (redrive_run(r, &q, &res, &e) != ERR_OK)
+        fail_msg("redrive: %s", e.msg);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(res, "redriven")), 1);
+    cJSON_Delete(res);
+    redrive_close(r);
+    wait_stored(f, "later", "in", 0, 1); /* the redriven copy is offset 1 of "in" */
+    expect_point(f, "later", 5, "{\"id\":5,\"payload\":{\"fixed\":true},\"vector\":[1,2]}");
+    stop(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -952,6 +1002,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ingest_dlq_outage_stores_locally, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_autocreate_off_dead_letters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_autocreate_on, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_redrive_after_fix_applies, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
