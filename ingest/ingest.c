@@ -779,6 +779,9 @@ char *ingest_metrics_text(ingest_t *in)
     if (f == NULL)
         return NULL;
     ingest_stats_get(in, &st);
+    fprintf(f, "# HELP veclog_ingest_consumed_total Kafka messages taken from the topics\n"
+               "# TYPE veclog_ingest_consumed_total counter\n"
+               "veclog_ingest_consumed_total %" PRIu64 "\n", st.sink.messages);
     fprintf(f, "# HELP veclog_ingest_messages_total Kafka messages by outcome\n"
                "# TYPE veclog_ingest_messages_total counter\n"
                "veclog_ingest_messages_total{outcome=\"applied\"} %" PRIu64 "\n"
