@@ -70,10 +70,12 @@ ubsan:
 	@$(MAKE) --no-print-directory BUILD=build/ubsan BIN=build/ubsan/bin OPT=-O1 \
 	    SANFLAGS="-fsanitize=undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" unit
 
-# Query-node load benchmark: about 2 minutes; prints a table and writes
-# docs/bench-http.md (bench/http_bench.sh lists its BENCH_* settings).
+# Query-node load benchmark (about 2 minutes, docs/bench-http.md) and the
+# Kafka ingest benchmark (about 1 minute, docs/bench-ingest.md); each
+# script lists its BENCH_* settings.
 bench: $(BIN)/veclog $(LIB)
 	@BENCH_VIA_MAKE=1 BUILD=$(BUILD) BIN=$(BIN) bench/http_bench.sh
+	@BENCH_VIA_MAKE=1 BUILD=$(BUILD) BIN=$(BIN) bench/ingest_bench.sh
 
 clean:
 	rm -rf build bin

@@ -556,6 +556,10 @@ static int consumer_conf(const ingest_opts_t *o, ingest_t *in, rd_kafka_conf_t *
     if ((rc = kconf_set(conf, "client.id", "veclog", err)) == ERR_OK &&
         (rc = kconf_set(conf, "partition.assignment.strategy", "cooperative-sticky", err)) == ERR_OK &&
         (rc = kconf_set(conf, "auto.offset.reset", in->latest ? "latest" : "earliest", err)) == ERR_OK &&
+        /* librdkafka waits up to 500 ms for a fetch to fill: most of the
+         * produce-to-visible latency (bench/ingest_bench.sh); kafka.properties
+         * can set it back */
+        (rc = kconf_set(conf, "fetch.wait.max.ms", "50", err)) == ERR_OK &&
         (rc = kconf_apply(conf, o->properties, err)) == ERR_OK &&
         (rc = kconf_set(conf, "group.id", o->group_id, err)) == ERR_OK &&
         (rc = kconf_set(conf, "enable.auto.commit", "false", err)) == ERR_OK &&
