@@ -112,26 +112,6 @@ static int producer_new(dlq_t *d, err_t *err)
     return ERR_OK;
 }
 
-static char **props_copy(const char *const *p)
-{
-    size_t n = 0;
-    char **c;
-
-    while (p != NULL && p[n] != NULL && p[n + 1] != NULL)
-        n += 2;
-    if ((c = calloc(n + 1, sizeof(char *))) == NULL)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        if ((c[i] = strdup(p[i])) == NULL) {
-            for (size_t k = 0; k < i; k++)
-                free(c[k]);
-            free(c);
-            return NULL;
-        }
-    }
-    return c;
-}
-
 void dlq_close(dlq_t *d)
 {
     if (d == NULL)
@@ -143,9 +123,7 @@ void dlq_close(dlq_t *d)
         rd_kafka_destroy(d->rk);
     }
     dlqlocal_close(d->local);
-    for (size_t i = 0; d->props != NULL && d->props[i] != NULL; i++)
-        free(d->props[i]);
-    free(d->props);
+    kconf_props_free(d->props);
     free(d->recs);
     free(d->brokers);
     free(d->topic);
@@ -167,7 +145,7 @@ int dlq_open(const dlq_opts_t *o, dlq_t **out, err_t *err)
     d->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
     d->brokers = strdup(o->brokers);
     d->topic = strdup(o->topic);
-    d->props = props_copy(o->properties);
+    d->props = kconf_props_copy(o->properties);
     d->round_done = true;
     if (d->brokers == NULL || d->topic == NULL || d->props == NULL) {
         dlq_close(d);

@@ -57,25 +57,6 @@ static int64_t now_ms(void)
 
 /* ---- open / close ------------------------------------------------------- */
 
-static char **props_copy(const char *const *p)
-{
-    size_t n = 0;
-    char **c;
-
-    while (p != NULL && p[n] != NULL && p[n + 1] != NULL)
-        n += 2;
-    if ((c = calloc(n + 1, sizeof(char *))) == NULL)
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        if ((c[i] = strdup(p[i])) == NULL) {
-            for (size_t k = 0; k < i; k++)
-                free(c[k]);
-            free(c);
-            return NULL;
-        }
-    return c;
-}
-
 static int client_new(redrive_t *r, rd_kafka_type_t type, const char *group, rd_kafka_t **out,
                       err_t *err)
 {
@@ -124,9 +105,7 @@ void redrive_close(redrive_t *r)
         rd_kafka_consumer_close(r->cons);
         rd_kafka_destroy(r->cons);
     }
-    for (size_t i = 0; r->props != NULL && r->props[i] != NULL; i++)
-        free(r->props[i]);
-    free(r->props);
+    kconf_props_free(r->props);
     free(r->brokers);
     free(r->topic);
     free(r->local_dir);
@@ -149,7 +128,7 @@ int redrive_open(const redrive_opts_t *o, redrive_t **out, err_t *err)
     r->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
     r->brokers = strdup(o->brokers);
     r->topic = strdup(o->topic);
-    r->props = props_copy(o->properties);
+    r->props = kconf_props_copy(o->properties);
     r->local_dir = o->local_dir ? strdup(o->local_dir) : NULL;
     if (r->brokers == NULL || r->topic == NULL || r->props == NULL ||
         (o->local_dir != NULL && r->local_dir == NULL)) {

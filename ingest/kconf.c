@@ -4,6 +4,7 @@
  */
 #include "kconf.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/log.h"
@@ -57,4 +58,29 @@ int kconf_new(const char *brokers, rd_kafka_conf_t **out, err_t *err)
     }
     *out = conf;
     return ERR_OK;
+}
+
+char **kconf_props_copy(const char *const *p)
+{
+    size_t n = 0;
+    char **c;
+
+    while (p != NULL && p[n] != NULL && p[n + 1] != NULL)
+        n += 2;
+    if ((c = calloc(n + 1, sizeof(char *))) == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if ((c[i] = strdup(p[i])) == NULL) {
+            kconf_props_free(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+void kconf_props_free(char **props)
+{
+    for (size_t i = 0; props != NULL && props[i] != NULL; i++)
+        free(props[i]);
+    free(props);
 }

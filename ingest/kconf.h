@@ -28,4 +28,10 @@ int kconf_set(rd_kafka_conf_t *conf, const char *name, const char *value, err_t 
 /* Set every pair of props: NULL, or "name", "value", ..., NULL. */
 int kconf_apply(rd_kafka_conf_t *conf, const char *const *props, err_t *err);
 
+/* Copy a "name", "value", ..., NULL property list (NULL gives an empty
+ * list; a trailing name without a value is dropped).  Caller frees with
+ * kconf_props_free; NULL on allocation failure. */
+char **kconf_props_copy(const char *const *p);
+void kconf_props_free(char **props);
+
 #endif
