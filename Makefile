@@ -54,9 +54,10 @@ test: deps
 e2e: $(BIN)/veclog
 	@VECLOG_BIN=$(BIN)/veclog bash scripts/e2e.sh
 
-# Kafka kill -9 and rebalance scripts take about a minute; they run in the
+# Kafka kill -9, rebalance and flood scripts take about a minute; they run in the
 # plain build only (under a sanitizer they would outgrow their watchdogs).
-SLOW_SCRIPTS = $(if $(SANFLAGS),,tests/kafka_exactly_once.sh tests/kafka_rebalance.sh)
+SLOW_SCRIPTS = $(if $(SANFLAGS),,tests/kafka_exactly_once.sh tests/kafka_rebalance.sh \
+                 tests/kafka_memory.sh)
 
 unit: $(TEST_BIN) $(BIN)/veclog
 	@VECLOG_BIN=$(BIN)/veclog scripts/run-tests.sh $(TEST_BIN) scripts/readme-tour.sh tests/kafka_kcat.sh \
@@ -70,12 +71,14 @@ ubsan:
 	@$(MAKE) --no-print-directory BUILD=build/ubsan BIN=build/ubsan/bin OPT=-O1 \
 	    SANFLAGS="-fsanitize=undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" unit
 
-# Query-node load benchmark (about 2 minutes, docs/bench-http.md) and the
-# Kafka ingest benchmark (about 1 minute, docs/bench-ingest.md); each
-# script lists its BENCH_* settings.
+# Query-node load benchmark (about 2 minutes, docs/bench-http.md), the
+# Kafka ingest benchmark (about 1 minute, docs/bench-ingest.md) and the
+# HNSW index against hnswlib and faiss (about 4 minutes,
+# docs/bench-hnsw.md); each script lists its BENCH_* settings.
 bench: $(BIN)/veclog $(LIB)
 	@BENCH_VIA_MAKE=1 BUILD=$(BUILD) BIN=$(BIN) bench/http_bench.sh
 	@BENCH_VIA_MAKE=1 BUILD=$(BUILD) BIN=$(BIN) bench/ingest_bench.sh
+	@BENCH_SKIP_BUILD=1 BUILD=$(BUILD) bench/hnsw_bench.sh
 
 clean:
 	rm -rf build bin

@@ -29,6 +29,7 @@
 #include "dlq/redrive.h"
 #include "ingest/broker.h"
 #include "ingest/ingest.h"
+#include "ingest/sink.h"
 #include "query/api.h"
 #include "query/http.h"
 #include "store/catalog.h"
@@ -49,7 +50,8 @@ static void usage(FILE *f)
             "  broker [--brokers N]     run an embedded development Kafka broker and print\n"
             "                           bootstrap.servers=HOST:PORT\n"
             "  config [--config FILE]   print the effective configuration (file + environment)\n"
-            "  dlq list|show P:O|redrive (P:O|--all) [--dry-run] [--max-redrives N] [--force]\n"
+            "  dlq list|show P:O|redrive (P:O|--all) [--apply] [--dry-run] [--max-redrives N]\n"
+            "      [--force]\n"
             "      |purge (--all|P:O) [--config FILE] [--brokers HOST:PORT]\n"
             "                           list, show, redrive or purge dead letters of dlq.topic\n"
             "  version                  print the version\n"
@@ -250,6 +252,33 @@ static char *hook_metrics(void *ctx)
     return ingest_metrics_text(ctx);
 }
 
+/* A sink for re-applying dead letters (redrive mode apply), routed as
+ * ingest routes; no dead-letter queue of its own: a refusal is reported
+ * to the operator instead.  NULL on failure (logged). */
+static sink_t *reapply_sink_new(const config_t *cfg, catalog_t *cat)
+{
+    const char **routes = kv_pairs(cfg->kafka.routes, cfg->kafka.n_routes);
+    sink_opts_t so = { .routes = routes,
+                       .max_message_bytes = (size_t)cfg->service.max_request_size_mb << 20,
+                       .auto_create = cfg->kafka.auto_create_collections,
+                       .auto_create_distance = cfg->kafka.auto_create_distance };
+    sink_t *s = NULL;
+    err_t err;
+
+    if (routes == NULL || sink_new(cat, NULL, &so, &s, &err) != ERR_OK)
+        log_error("veclog", "dead-letter re-apply: %s", routes ? err.msg : "no memory");
+    free(routes);
+    return s;
+}
+
+/* redrive_opts_t.apply over a sink (callers serialize: one thread). */
+static int reapply(void *ctx, const char *topic, const void *key, size_t key_len,
+                   const void *value, size_t value_len, err_t *err)
+{
+    size_t n;
+    return sink_reapply(ctx, topic, key, key_len, value, value_len, &n, err);
+}
+
 /* The dead-letter tool behind /dlq: one redrive_t per request (its own
  * clients), requests serialized so purges and redrives do not race. */
 typedef struct dlq_ctx {
@@ -296,7 +325,8 @@ static int op_redrive(redrive_t *r, const void *arg, cJSON **out, err_t *err)
     for (size_t i = 0; i < a->n_refs; i++)
         refs[i] = (redrive_ref_t){ a->refs[i].partition, a->refs[i].offset };
     redrive_req_t q = { .all = a->all, .refs = refs, .n_refs = a->n_refs, .dry_run = a->dry_run,
-                        .max_redrives = a->max_redrives, .force = a->force };
+                        .max_redrives = a->max_redrives, .force = a->force,
+                        .mode = a->apply ? REDRIVE_APPLY : REDRIVE_PRODUCE };
     int rc = redrive_run(r, &q, out, err);
     if (rc == ERR_BUSY) { /* partial: the document says which failed */
         cJSON_Delete(*out);
@@ -343,6 +373,7 @@ static int cmd_serve(int argc, char **argv)
     api_t *api = NULL;
     http_t *http = NULL;
     dlq_ctx_t dctx = { .mu = PTHREAD_MUTEX_INITIALIZER };
+    sink_t *reapply_sink = NULL;
     const char **dprops = NULL;
     sigset_t set;
     err_t err;
@@ -380,6 +411,10 @@ static int cmd_serve(int argc, char **argv)
         if ((size_t)snprintf(dctx.local_dir, sizeof(dctx.local_dir), "%s/dlq",
                              cfg.storage.storage_path) < sizeof(dctx.local_dir))
             dctx.o.local_dir = dctx.local_dir;
+        if ((reapply_sink = reapply_sink_new(&cfg, cat)) != NULL) {
+            dctx.o.apply = reapply;
+            dctx.o.apply_ctx = reapply_sink;
+        }
         api_dlq_hooks_t dh = { &dctx, hook_dlq_list, hook_dlq_show, hook_dlq_redrive,
                                hook_dlq_purge };
         if (dprops != NULL)
@@ -397,6 +432,7 @@ out:
     ingest_stop(ingest);
     api_free(api);
     broker_stop(broker);
+    sink_free(reapply_sink);
     catalog_close(cat);
     free(dprops);
     config_free(&cfg);
@@ -447,7 +483,7 @@ static int cmd_config(int argc, char **argv)
 
 typedef struct dlq_args {
     const char *sub, *config, *brokers, *ref;
-    bool all, dry_run, force;
+    bool all, dry_run, force, apply;
     int max_redrives;
 } dlq_args_t;
 
@@ -470,6 +506,8 @@ static int dlq_args_parse(int argc, char **argv, dlq_args_t *a)
             a->dry_run = true;
         else if (strcmp(o, "--force") == 0)
             a->force = true;
+        else if (strcmp(o, "--apply") == 0)
+            a->apply = true;
         else if (o[0] != '-' && a->ref == NULL)
             a->ref = o;
         else {
@@ -477,13 +515,15 @@ static int dlq_args_parse(int argc, char **argv, dlq_args_t *a)
             return -1;
         }
     }
-    bool ok = strcmp(a->sub, "list") == 0 ? !a->all && !a->ref
+    bool ok = a->apply && strcmp(a->sub, "redrive") != 0 ? false
+              : strcmp(a->sub, "list") == 0 ? !a->all && !a->ref
               : strcmp(a->sub, "show") == 0 ? !a->all && a->ref
               : strcmp(a->sub, "redrive") == 0 || strcmp(a->sub, "purge") == 0 ? a->all != (a->ref != NULL)
               : false;
     if (!ok)
-        fprintf(stderr, "usage: veclog dlq list|show P:O|redrive (P:O|--all) [--dry-run] "
-                        "[--max-redrives N] [--force]|purge (--all|P:O) [--config FILE] "
+        fprintf(stderr, "usage: veclog dlq list|show P:O|redrive (P:O|--all) [--apply] "
+                        "[--dry-run] [--max-redrives N] [--force]|purge (--all|P:O) "
+                        "[--config FILE] "
                         "[--brokers HOST:PORT]\n");
     return ok ? 0 : -1;
 }
@@ -524,9 +564,20 @@ static void dlq_print_run(const cJSON *doc)
 {
     const cJSON *e;
     bool dry = cJSON_IsTrue(cJSON_GetObjectItem(doc, "dry_run"));
+    bool apply = strcmp(cJSON_GetObjectItem(doc, "mode")->valuestring, "apply") == 0;
 
     cJSON_ArrayForEach(e, cJSON_GetObjectItem(doc, "redriven")) {
         const cJSON *o = cJSON_GetObjectItem(e, "original");
+        if (apply) {
+            printf("%s %d:%.0f (from %s[%d]@%.0f): %s\n", dry ? "would apply" : "apply",
+                   cJSON_GetObjectItem(e, "partition")->valueint,
+                   cJSON_GetObjectItem(e, "offset")->valuedouble,
+                   cJSON_GetObjectItem(o, "topic")->valuestring,
+                   cJSON_GetObjectItem(o, "partition")->valueint,
+                   cJSON_GetObjectItem(o, "offset")->valuedouble,
+                   cJSON_GetObjectItem(e, "status")->valuestring);
+            continue;
+        }
         printf("%s %d:%.0f -> %s[%d] (redrive count %d -> %d): %s\n",
                dry ? "would redrive" : "redrive", cJSON_GetObjectItem(e, "partition")->valueint,
                cJSON_GetObjectItem(e, "offset")->valuedouble,
@@ -564,7 +615,7 @@ static int dlq_exec(redrive_t *r, const dlq_args_t *a, const redrive_ref_t *ref,
     } else if (strcmp(a->sub, "redrive") == 0) {
         redrive_req_t q = { .all = a->all, .refs = ref, .n_refs = a->all ? 0 : 1,
                             .dry_run = a->dry_run, .max_redrives = a->max_redrives,
-                            .force = a->force };
+                            .force = a->force, .mode = a->apply ? REDRIVE_APPLY : REDRIVE_PRODUCE };
         rc = redrive_run(r, &q, &doc, err);
         if (doc != NULL)
             dlq_print_run(doc);
@@ -577,14 +628,72 @@ static int dlq_exec(redrive_t *r, const dlq_args_t *a, const redrive_ref_t *ref,
     return rc;
 }
 
+/* The store for `dlq redrive --apply`: the server must be stopped (it
+ * holds the storage lock); on a running server the same is
+ * POST /dlq/redrive {"mode": "apply"}. */
+static int dlq_store_open(const config_t *cfg, catalog_t **cat, sink_t **rs)
+{
+    catalog_opts_t copts;
+    err_t err;
+
+    catalog_opts_from_config(cfg, &copts);
+    if (catalog_open(&copts, cat, &err) != ERR_OK) {
+        fprintf(stderr, "veclog dlq redrive --apply: storage %s: %s\n(is the server running? "
+                "then use POST /dlq/redrive with \"mode\": \"apply\" on it)\n",
+                cfg->storage.storage_path, err.msg);
+        return -1;
+    }
+    return (*rs = reapply_sink_new(cfg, *cat)) != NULL ? 0 : -1;
+}
+
+/* Open the clients (and for --apply the store) and run the subcommand. */
+static int dlq_run(const config_t *cfg, const dlq_args_t *a, const redrive_ref_t *ref)
+{
+    const char *brokers = a->brokers ? a->brokers : cfg->kafka.brokers;
+    const char **props = kv_pairs(cfg->kafka.properties, cfg->kafka.n_properties);
+    char *local_dir = NULL;
+    catalog_t *cat = NULL;
+    sink_t *rs = NULL;
+    redrive_t *r = NULL;
+    err_t err;
+    int rc = 1;
+
+    if (asprintf(&local_dir, "%s/dlq", cfg->storage.storage_path) < 0)
+        local_dir = NULL;
+    if (brokers == NULL || brokers[0] == '\0') {
+        fprintf(stderr, "veclog dlq: no kafka.brokers configured: pass --brokers HOST:PORT "
+                        "(serve logs the embedded broker's address)\n");
+        rc = 2;
+        goto out;
+    }
+    if (props == NULL || local_dir == NULL) {
+        fprintf(stderr, "veclog dlq: no memory\n");
+        goto out;
+    }
+    if (a->apply && !a->dry_run && dlq_store_open(cfg, &cat, &rs) != 0)
+        goto out;
+    redrive_opts_t o = { .brokers = brokers, .topic = cfg->dlq.topic,
+                         .group_id = cfg->kafka.group_id, .properties = props,
+                         .local_dir = local_dir, .apply = rs ? reapply : NULL, .apply_ctx = rs };
+    if (redrive_open(&o, &r, &err) != ERR_OK || dlq_exec(r, a, ref, &err) != ERR_OK)
+        fprintf(stderr, "veclog dlq %s: %s\n", a->sub, err.msg);
+    else
+        rc = 0;
+out:
+    redrive_close(r);
+    sink_free(rs);
+    catalog_close(cat);
+    free(props);
+    free(local_dir);
+    return rc;
+}
+
 static int cmd_dlq(int argc, char **argv)
 {
     dlq_args_t a;
     config_t cfg;
     redrive_ref_t ref = { 0, 0 };
-    redrive_t *r = NULL;
     err_t err;
-    int rc = 1;
 
     if (dlq_args_parse(argc, argv, &a) != 0)
         return 2;
@@ -597,27 +706,7 @@ static int cmd_dlq(int argc, char **argv)
         return 2;
     }
     log_level_set(LOG_WARN);
-    const char *brokers = a.brokers ? a.brokers : cfg.kafka.brokers;
-    const char **props = kv_pairs(cfg.kafka.properties, cfg.kafka.n_properties);
-    char *local_dir = NULL;
-    if (asprintf(&local_dir, "%s/dlq", cfg.storage.storage_path) < 0)
-        local_dir = NULL;
-    redrive_opts_t o = { .brokers = brokers, .topic = cfg.dlq.topic,
-                         .group_id = cfg.kafka.group_id, .properties = props,
-                         .local_dir = local_dir };
-    if (brokers == NULL || brokers[0] == '\0') {
-        fprintf(stderr, "veclog dlq: no kafka.brokers configured: pass --brokers HOST:PORT "
-                        "(serve logs the embedded broker's address)\n");
-        rc = 2;
-    } else if (props == NULL || redrive_open(&o, &r, &err) != ERR_OK ||
-               dlq_exec(r, &a, &ref, &err) != ERR_OK) {
-        fprintf(stderr, "veclog dlq %s: %s\n", a.sub, props ? err.msg : "no memory");
-    } else {
-        rc = 0;
-    }
-    redrive_close(r);
-    free(props);
-    free(local_dir);
+    int rc = dlq_run(&cfg, &a, &ref);
     config_free(&cfg);
     return rc;
 }

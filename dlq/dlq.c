@@ -13,6 +13,7 @@
  */
 #include "dlq.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "dlq/dlqlocal.h"
 #include "ingest/kconf.h"
@@ -31,15 +33,16 @@ _Static_assert(sizeof(uintptr_t) >= 8, "record tags need 64-bit pointers");
 #define WAIT_MARGIN_MS 5000
 #define H_REDRIVE "__veclog.redrive.count"
 #define H_OMITTED "__veclog.value.omitted"
+#define FORWARD_RETRY_MS 60000   /* local store: next forwarding attempt after a failure */
 
-enum { R_PENDING, R_OK, R_FAILED, R_LOCAL };
+enum { REC_PENDING, REC_OK, REC_FAILED, REC_LOCAL };
 
 typedef struct rec {
     const rd_kafka_message_t *msg;   /* borrowed until dlq_wait returns */
     char stage[24];
     err_t why;
     int state;
-    rd_kafka_resp_err_t err;         /* when R_FAILED */
+    rd_kafka_resp_err_t err;         /* when REC_FAILED */
     bool omit_value;
 } rec_t;
 
@@ -54,7 +57,9 @@ struct dlq {
     uint32_t round;
     bool round_done;                 /* dlq_wait ended the round: the next send starts one */
     dlqlocal_t *local;               /* NULL without a local store */
-    atomic_ullong delivered, failed, omitted, stored_local;
+    bool local_pending;              /* closed local files may wait to be forwarded */
+    int64_t forward_at;              /* next forwarding attempt (monotonic ms) */
+    atomic_ullong delivered, failed, omitted, stored_local, forwarded;
 };
 
 static int64_t now_ms(void)
@@ -78,11 +83,15 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         atomic_fetch_add(&d->failed, 1);
     if (round != d->round || d->round_done || idx >= d->n)
         return; /* a round already given up */
-    d->recs[idx].state = m->err == RD_KAFKA_RESP_ERR_NO_ERROR ? R_OK : R_FAILED;
+    d->recs[idx].state = m->err == RD_KAFKA_RESP_ERR_NO_ERROR ? REC_OK : REC_FAILED;
     d->recs[idx].err = m->err;
 }
 
-static int producer_new(dlq_t *d, err_t *err)
+/* An idempotent acks=all producer to the dead-letter brokers whose
+ * delivery reports go to dr(opaque). */
+static int client_new(const dlq_t *d, const char *client_id,
+                      void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *), void *opaque,
+                      rd_kafka_t **out, err_t *err)
 {
     rd_kafka_conf_t *conf;
     char errstr[512], tmo[16];
@@ -91,7 +100,7 @@ static int producer_new(dlq_t *d, err_t *err)
     if (rc != ERR_OK)
         return rc;
     snprintf(tmo, sizeof(tmo), "%d", d->timeout_ms);
-    if ((rc = kconf_set(conf, "client.id", "veclog-dlq", err)) == ERR_OK &&
+    if ((rc = kconf_set(conf, "client.id", client_id, err)) == ERR_OK &&
         (rc = kconf_set(conf, "linger.ms", "5", err)) == ERR_OK &&
         (rc = kconf_apply(conf, (const char *const *)d->props, err)) == ERR_OK &&
         (rc = kconf_set(conf, "enable.idempotence", "true", err)) == ERR_OK &&
@@ -101,15 +110,21 @@ static int producer_new(dlq_t *d, err_t *err)
         rd_kafka_conf_destroy(conf);
         return err_wrap(err, "dead-letter producer");
     }
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    rd_kafka_conf_set_opaque(conf, d);
-    d->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    if (d->rk == NULL) {
+    rd_kafka_conf_set_dr_msg_cb(conf, dr);
+    rd_kafka_conf_set_opaque(conf, opaque);
+    if ((*out = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr))) == NULL) {
         rd_kafka_conf_destroy(conf);
         return err_set(err, ERR_INVALID, "dead-letter producer: %s", errstr);
     }
-    d->fatal = false;
     return ERR_OK;
+}
+
+static int producer_new(dlq_t *d, err_t *err)
+{
+    int rc = client_new(d, "veclog-dlq", on_delivery, d, &d->rk, err);
+    if (rc == ERR_OK)
+        d->fatal = false;
+    return rc;
 }
 
 void dlq_close(dlq_t *d)
@@ -156,6 +171,8 @@ int dlq_open(const dlq_opts_t *o, dlq_t **out, err_t *err)
         dlq_close(d);
         return rc;
     }
+    d->local_pending = d->local != NULL; /* files of an earlier run: try at the first tick */
+    d->forward_at = now_ms();
     *out = d;
     return ERR_OK;
 }
@@ -190,6 +207,27 @@ static void hdr_str(rd_kafka_headers_t *h, const char *name, const char *value)
     rd_kafka_header_add(h, name, -1, value, -1);
 }
 
+/* The Connect error headers and the redrive count (dlq.h) onto h.  How
+ * often the message was redriven already: redrive (redrive.c) raises the
+ * count on the copy it re-produces; a first failure (redrives < 0) is 0. */
+static void connect_headers(rd_kafka_headers_t *h, const char *topic, int32_t partition,
+                            int64_t offset, const char *stage, const char *cls, const char *msg,
+                            long long redrives)
+{
+    char num[32];
+
+    hdr_str(h, "__connect.errors.topic", topic);
+    snprintf(num, sizeof(num), "%" PRId32, partition);
+    hdr_str(h, "__connect.errors.partition", num);
+    snprintf(num, sizeof(num), "%" PRId64, offset);
+    hdr_str(h, "__connect.errors.offset", num);
+    hdr_str(h, "__connect.errors.stage", stage);
+    hdr_str(h, "__connect.errors.exception.class.name", cls);
+    hdr_str(h, "__connect.errors.exception.message", msg);
+    snprintf(num, sizeof(num), "%lld", redrives < 0 ? 0 : redrives);
+    hdr_str(h, H_REDRIVE, num);
+}
+
 static rd_kafka_headers_t *headers_build(const rec_t *r)
 {
     const rd_kafka_message_t *m = r->msg;
@@ -206,21 +244,10 @@ static rd_kafka_headers_t *headers_build(const rec_t *r)
         if (!has_prefix(name, "__connect.errors.") && !has_prefix(name, "__veclog."))
             rd_kafka_header_add(h, name, -1, val, (ssize_t)size);
     }
-    hdr_str(h, "__connect.errors.topic", rd_kafka_topic_name(m->rkt));
-    snprintf(num, sizeof(num), "%" PRId32, m->partition);
-    hdr_str(h, "__connect.errors.partition", num);
-    snprintf(num, sizeof(num), "%" PRId64, m->offset);
-    hdr_str(h, "__connect.errors.offset", num);
-    hdr_str(h, "__connect.errors.stage", r->stage);
     char cls[64];
     snprintf(cls, sizeof(cls), "veclog.error.%s", err_code_name(r->why.code));
-    hdr_str(h, "__connect.errors.exception.class.name", cls);
-    hdr_str(h, "__connect.errors.exception.message", r->why.msg);
-    /* how often this message was redriven already: redrive (redrive.c)
-     * raises the count on the copy it re-produces; a first failure is 0 */
-    long long redrives = redrive_count(orig);
-    snprintf(num, sizeof(num), "%lld", redrives < 0 ? 0 : redrives);
-    hdr_str(h, H_REDRIVE, num);
+    connect_headers(h, rd_kafka_topic_name(m->rkt), m->partition, m->offset, r->stage, cls,
+                    r->why.msg, redrive_count(orig));
     if (r->omit_value) {
         snprintf(num, sizeof(num), "%zu", m->len);
         hdr_str(h, H_OMITTED, num);
@@ -263,7 +290,7 @@ static rd_kafka_resp_err_t produce(dlq_t *d, size_t idx)
     }
 }
 
-/* Append record r to the local store; ERR_OK makes it R_LOCAL. */
+/* Append record r to the local store; ERR_OK makes it REC_LOCAL. */
 static int store_local(dlq_t *d, rec_t *r, err_t *err)
 {
     const rd_kafka_message_t *m = r->msg;
@@ -293,7 +320,10 @@ static int store_local(dlq_t *d, rec_t *r, err_t *err)
     rc = dlqlocal_append(d->local, &lr, err);
     free(h);
     if (rc == ERR_OK) {
-        r->state = R_LOCAL;
+        r->state = REC_LOCAL;
+        d->local_pending = true;
+        if (d->forward_at < now_ms() + FORWARD_RETRY_MS)
+            d->forward_at = now_ms() + FORWARD_RETRY_MS;
         atomic_fetch_add(&d->stored_local, 1);
         log_warn("dlq", "%s[%" PRId32 "]@%" PRId64 ": dead-letter topic %s not written; "
                  "stored in %s", lr.topic, m->partition, m->offset, d->topic,
@@ -337,7 +367,7 @@ int dlq_send(dlq_t *d, const rd_kafka_message_t *msg, const char *stage, const e
     r->msg = msg;
     snprintf(r->stage, sizeof(r->stage), "%s", stage);
     r->why = *why;
-    r->state = R_PENDING;
+    r->state = REC_PENDING;
     d->n++;
     e = produce(d, d->n - 1);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -358,16 +388,16 @@ static void resend_too_large(dlq_t *d)
 {
     for (size_t i = 0; i < d->n; i++) {
         rec_t *r = &d->recs[i];
-        if (r->state != R_FAILED || r->omit_value || r->msg->payload == NULL ||
+        if (r->state != REC_FAILED || r->omit_value || r->msg->payload == NULL ||
             (r->err != RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE &&
              r->err != RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE))
             continue;
         r->omit_value = true;
-        r->state = R_PENDING;
+        r->state = REC_PENDING;
         atomic_fetch_add(&d->omitted, 1);
         rd_kafka_resp_err_t e = produce(d, i);
         if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            r->state = R_FAILED;
+            r->state = REC_FAILED;
             r->err = e;
         }
     }
@@ -377,8 +407,16 @@ static size_t pending(const dlq_t *d)
 {
     size_t n = 0;
     for (size_t i = 0; i < d->n; i++)
-        n += d->recs[i].state == R_PENDING;
+        n += d->recs[i].state == REC_PENDING;
     return n;
+}
+
+static bool reached_topic(const dlq_t *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (d->recs[i].state != REC_OK)
+            return false;
+    return true;
 }
 
 int dlq_wait(dlq_t *d, err_t *err)
@@ -398,11 +436,11 @@ int dlq_wait(dlq_t *d, err_t *err)
     }
     for (size_t i = 0; i < d->n; i++) {
         rec_t *r = &d->recs[i];
-        if (r->state == R_PENDING) {
-            r->state = R_FAILED;
+        if (r->state == REC_PENDING) {
+            r->state = REC_FAILED;
             r->err = RD_KAFKA_RESP_ERR__TIMED_OUT;
         }
-        if (r->state != R_FAILED)
+        if (r->state != REC_FAILED)
             continue;
         err_t le;
         if (d->local != NULL && store_local(d, r, &le) == ERR_OK)
@@ -415,12 +453,14 @@ int dlq_wait(dlq_t *d, err_t *err)
                           rd_kafka_err2str(r->err));
     }
     d->round_done = true;
+    if (rc == ERR_OK && d->n > 0 && d->local_pending && reached_topic(d))
+        d->forward_at = now_ms(); /* the topic takes records again */
     return rc;
 }
 
 bool dlq_delivered(const dlq_t *d, size_t ticket)
 {
-    return ticket < d->n && (d->recs[ticket].state == R_OK || d->recs[ticket].state == R_LOCAL);
+    return ticket < d->n && (d->recs[ticket].state == REC_OK || d->recs[ticket].state == REC_LOCAL);
 }
 
 void dlq_stats_get(const dlq_t *d, dlq_stats_t *st)
@@ -429,4 +469,147 @@ void dlq_stats_get(const dlq_t *d, dlq_stats_t *st)
     st->failed = atomic_load(&d->failed);
     st->value_omitted = atomic_load(&d->omitted);
     st->local = atomic_load(&d->stored_local);
+    st->forwarded = atomic_load(&d->forwarded);
+}
+
+/* ---- forwarding the local store (dlq.h LOCAL STORE) --------------------- */
+
+typedef struct fwd {
+    dlq_t *d;
+    rd_kafka_t *rk;
+    size_t queued, acked, refused;
+    rd_kafka_resp_err_t last;        /* a refusal, for the error message */
+} fwd_t;
+
+static void on_forwarded(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    fwd_t *f = opaque;
+
+    (void)rk;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        f->acked++;
+    } else {
+        f->refused++;
+        f->last = m->err;
+    }
+}
+
+/* The dead letter of a local record: its original headers, then the
+ * Connect headers from its fields. */
+static rd_kafka_headers_t *local_headers(const dlqlocal_rec_t *r)
+{
+    rd_kafka_headers_t *h = rd_kafka_headers_new(r->n_headers + 8);
+    long long redrives = -1;
+
+    for (size_t i = 0; i < r->n_headers; i++) {
+        const dlqlocal_hdr_t *x = &r->headers[i];
+        if (strcmp(x->name, H_REDRIVE) == 0 && x->value != NULL && x->len > 0 && x->len < 24) {
+            char buf[24], *end;
+            memcpy(buf, x->value, x->len);
+            buf[x->len] = '\0';
+            long long n = strtoll(buf, &end, 10);
+            redrives = *end == '\0' && n >= 0 ? n : -1;
+        }
+        if (!has_prefix(x->name, "__connect.errors.") && !has_prefix(x->name, "__veclog."))
+            rd_kafka_header_add(h, x->name, -1, x->value, x->value ? (ssize_t)x->len : -1);
+    }
+    connect_headers(h, r->topic, r->partition, r->offset, r->stage, r->class_name, r->message,
+                    redrives);
+    return h;
+}
+
+static int forward_cb(const dlqlocal_rec_t *r, void *arg)
+{
+    fwd_t *f = arg;
+    rd_kafka_headers_t *h = local_headers(r);
+    int64_t deadline = now_ms() + f->d->timeout_ms;
+    rd_kafka_resp_err_t e;
+
+    for (;;) {
+        e = rd_kafka_producev(f->rk, RD_KAFKA_V_TOPIC(f->d->topic),
+                              RD_KAFKA_V_KEY(r->key, r->key_len),
+                              RD_KAFKA_V_VALUE((void *)r->value, r->value_len),
+                              RD_KAFKA_V_HEADERS(h),
+                              RD_KAFKA_V_TIMESTAMP(r->timestamp < 0 ? 0 : r->timestamp),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || now_ms() >= deadline)
+            break;
+        rd_kafka_poll(f->rk, 50);
+    }
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_headers_destroy(h);
+        f->last = e;
+        return ERR_BUSY; /* stops the read: the file stays for the next attempt */
+    }
+    f->queued++;
+    return 0;
+}
+
+/* Forward the records of one closed file through f->rk (whose delivery
+ * reports count into f), then delete it - or, when its tail failed the
+ * CRC, keep it as <path>.corrupt for an operator. */
+static int forward_file(fwd_t *f, const char *path, size_t *count, err_t *err)
+{
+    dlq_t *d = f->d;
+    size_t n = 0;
+    bool torn = false;
+    err_t re;
+    int rc = dlqlocal_read(path, forward_cb, f, &n, &torn, &re);
+
+    *count = 0;
+    if (rc == ERR_BUSY)
+        return err_setr(err, ERR_BUSY, true, "forwarding %s: %s", path, rd_kafka_err2str(f->last));
+    if (rc != ERR_OK && rc != ERR_CORRUPT)
+        return err_setr(err, rc, true, "forwarding %s: %s", path, re.msg);
+    (void)rd_kafka_flush(f->rk, d->timeout_ms + WAIT_MARGIN_MS);
+    if (f->acked != f->queued)
+        return err_setr(err, ERR_BUSY, true, "forwarding %s: %zu of %zu dead letters not "
+                        "acknowledged (%s)", path, f->queued - f->acked, f->queued,
+                        rd_kafka_err2str(f->refused ? f->last : RD_KAFKA_RESP_ERR__TIMED_OUT));
+    *count = f->acked;
+    atomic_fetch_add(&d->forwarded, f->acked);
+    if (rc == ERR_CORRUPT) {
+        char bad[4200];
+        snprintf(bad, sizeof(bad), "%s.corrupt", path);
+        log_error("dlq", "%s: %s; its %zu good dead letters were forwarded to %s, the file is "
+                  "kept as %s", path, re.msg, f->acked, d->topic, bad);
+        return rename(path, bad) == 0 ? ERR_OK : err_errno(err, errno, "rename %s", path);
+    }
+    log_info("dlq", "forwarded %zu dead letters from %s to %s%s", f->acked, path, d->topic,
+             torn ? " (a torn tail, an append cut by a crash, was skipped)" : "");
+    return unlink(path) == 0 ? ERR_OK : err_errno(err, errno, "unlink %s", path);
+}
+
+int dlq_forward_local(dlq_t *d, bool force, size_t *forwarded, err_t *err)
+{
+    char **paths = NULL;
+    size_t n = 0;
+    err_t own;
+    int rc;
+
+    if (err == NULL)
+        err = &own;
+
+    *forwarded = 0;
+    if (d->local == NULL || (!force && (!d->local_pending || now_ms() < d->forward_at)))
+        return ERR_OK;
+    dlqlocal_rotate(d->local);
+    rc = dlqlocal_closed(d->local, &paths, &n, err);
+    for (size_t i = 0; i < n && rc == ERR_OK; i++) {
+        fwd_t f = { .d = d };
+        size_t cnt;
+        if ((rc = client_new(d, "veclog-dlq-forward", on_forwarded, &f, &f.rk, err)) != ERR_OK)
+            break;
+        rc = forward_file(&f, paths[i], &cnt, err);
+        rd_kafka_destroy(f.rk); /* after the flush: no report can reach f later */
+        *forwarded += cnt;
+    }
+    for (size_t k = 0; k < n; k++)
+        free(paths[k]);
+    free(paths);
+    d->local_pending = rc != ERR_OK;
+    d->forward_at = now_ms() + FORWARD_RETRY_MS;
+    if (rc != ERR_OK)
+        log_warn("dlq", "local dead letters stay local for now: %s", err->msg);
+    return rc;
 }

@@ -39,9 +39,17 @@
  * as delivered (dlq_delivered true, dlq_stats_t.local): the partition
  * moves on.  Only when the local store fails too is the record
  * undelivered.  A record given up on may still reach the topic later, so
- * it can be in both (at-least-once).  Locally stored records are not
- * forwarded to the topic: they stay in <local_dir>/local-<n>.log.  Across a crash a dead letter may be
- * written twice (at-least-once), never zero times.
+ * it can be in both (at-least-once).  Locally stored records are
+ * forwarded to the topic by dlq_forward_local - the ingest thread calls
+ * it on every loop; it acts when local records exist and either a round
+ * of dead letters just reached the topic (it is writable again), the
+ * dlq_t was just opened (files of an earlier run), or a minute passed
+ * since the last attempt.  Forwarding closes the current local file, and
+ * sends each closed file's records (with the same headers a direct dead
+ * letter would have had) through a producer of its own; a file is
+ * deleted once every record of it is acknowledged, else kept whole for
+ * the next attempt.  Across a crash, or a forward that failed half-way,
+ * a dead letter may be written twice (at-least-once), never zero times.
  *
  * Threads: a dlq_t is used by one thread at a time (the ingest consumer).
  */
@@ -93,10 +101,19 @@ int dlq_wait(dlq_t *d, err_t *err);
 /* Whether the record of ticket (this round) was acknowledged. */
 bool dlq_delivered(const dlq_t *d, size_t ticket);
 
+/* Forward the local store's records to the topic (LOCAL STORE above)
+ * when due, or now if force.  *forwarded = records acknowledged.  An
+ * error (ERR_BUSY: the topic refused or did not answer; ERR_IO) is
+ * retriable and logged; the records stay local and are tried again a
+ * minute later.  Blocks up to the producer timeout per file.  Same thread
+ * as dlq_send. */
+int dlq_forward_local(dlq_t *d, bool force, size_t *forwarded, err_t *err);
+
 /* Counters since dlq_open (any thread may read them; approximate). */
 typedef struct dlq_stats {
     unsigned long long delivered, failed, value_omitted;
     unsigned long long local;       /* stored in the local dead-letter store */
+    unsigned long long forwarded;   /* local records forwarded to the topic since */
 } dlq_stats_t;
 
 void dlq_stats_get(const dlq_t *d, dlq_stats_t *st);

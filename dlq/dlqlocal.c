@@ -143,6 +143,17 @@ static int mkdirs(const char *dir, err_t *err)
     return rc;
 }
 
+/* n of a name "local-<n>.log", or -1. */
+static long file_number(const char *name)
+{
+    char *end;
+
+    if (strncmp(name, "local-", 6) != 0 || name[6] < '0' || name[6] > '9')
+        return -1;
+    long n = strtol(name + 6, &end, 10);
+    return strcmp(end, ".log") == 0 && n >= 0 ? n : -1;
+}
+
 /* One above the highest n of dir/local-<n>.log, or 0. */
 static long next_file(const char *dir)
 {
@@ -151,11 +162,8 @@ static long next_file(const char *dir)
     long next = 0;
 
     while (d != NULL && (de = readdir(d)) != NULL) {
-        char *end;
-        if (strncmp(de->d_name, "local-", 6) != 0)
-            continue;
-        long n = strtol(de->d_name + 6, &end, 10);
-        if (end != de->d_name + 6 && strcmp(end, ".log") == 0 && n >= next)
+        long n = file_number(de->d_name);
+        if (n >= next)
             next = n + 1;
     }
     if (d != NULL)
@@ -200,6 +208,87 @@ int dlqlocal_open(const char *dir, dlqlocal_t **out, err_t *err)
 const char *dlqlocal_path(const dlqlocal_t *l)
 {
     return l->path;
+}
+
+void dlqlocal_rotate(dlqlocal_t *l)
+{
+    char *path;
+
+    if (l->fd < 0)
+        return; /* nothing written to the current file: it does not exist */
+    if (asprintf(&path, "%s/local-%ld.log", l->dir, next_file(l->dir)) < 0)
+        return; /* keep appending to the current file */
+    close(l->fd);
+    l->fd = -1;
+    free(l->path);
+    l->path = path;
+}
+
+static int long_cmp(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+/* Numbers of the closed files of l's directory, sorted; *nums malloc'd. */
+static int closed_numbers(const dlqlocal_t *l, long **nums, size_t *n)
+{
+    DIR *d = opendir(l->dir);
+    struct dirent *de;
+    size_t cap = 0;
+    char cur[300];
+
+    *nums = NULL;
+    *n = 0;
+    snprintf(cur, sizeof(cur), "%s", strrchr(l->path, '/') + 1);
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        long k = file_number(de->d_name);
+        if (k < 0 || strcmp(de->d_name, cur) == 0)
+            continue;
+        if (*n == cap) {
+            long *nn = realloc(*nums, (cap = cap ? cap * 2 : 8) * sizeof(long));
+            if (nn == NULL) {
+                closedir(d);
+                return ERR_NOMEM;
+            }
+            *nums = nn;
+        }
+        (*nums)[(*n)++] = k;
+    }
+    if (d != NULL)
+        closedir(d);
+    if (*n > 1)
+        qsort(*nums, *n, sizeof(long), long_cmp);
+    return ERR_OK;
+}
+
+int dlqlocal_closed(const dlqlocal_t *l, char ***paths, size_t *n, err_t *err)
+{
+    long *nums;
+    size_t k;
+    int rc = closed_numbers(l, &nums, &k);
+
+    *paths = NULL;
+    *n = 0;
+    if (rc == ERR_OK && k > 0 && (*paths = calloc(k, sizeof(char *))) == NULL)
+        rc = ERR_NOMEM;
+    for (size_t i = 0; rc == ERR_OK && i < k; i++) {
+        if (asprintf(&(*paths)[i], "%s/local-%ld.log", l->dir, nums[i]) < 0) {
+            (*paths)[i] = NULL;
+            rc = ERR_NOMEM;
+        }
+        *n = i + 1;
+    }
+    free(nums);
+    if (rc != ERR_OK) {
+        for (size_t i = 0; i < *n; i++)
+            free((*paths)[i]);
+        free(*paths);
+        *paths = NULL;
+        *n = 0;
+        return err_set(err, ERR_NOMEM, "no memory");
+    }
+    return ERR_OK;
 }
 
 /* Create the file with its magic, durably (file and directory entry). */

@@ -14,10 +14,14 @@
  * <dir>/local-<n>.log, n a decimal number.  Each dlqlocal_open picks n one
  * above the highest existing file (0 when none), and the file is created
  * at the first append: records of an earlier run are never appended to
- * (a torn tail there would hide what followed).  Records stay in these
- * files: nothing forwards them to the dead-letter topic yet; `veclog dlq
- * list` (and GET /dlq) shows them (dlqlocal_list_json), and an operator
- * removes a file once its records are handled.
+ * (a torn tail there would hide what followed).  dlqlocal_rotate closes
+ * the current file, so that the next append starts local-<n+1>.log; a
+ * closed file never changes again, and the dead-letter producer forwards
+ * closed files to the dead-letter topic once it is writable again and
+ * then deletes them (dlq.h LOCAL STORE).  Until then `veclog dlq list`
+ * (and GET /dlq) shows their records (dlqlocal_list_json).  A file that
+ * fails its CRC is renamed local-<n>.log.corrupt after its good records
+ * are forwarded, for an operator to look at.
  *
  * BYTE FORMAT (integers little-endian)
  *   file    = magic "VLDLQ\0\0\1" (8 bytes), then records until end of file
@@ -84,8 +88,19 @@ void dlqlocal_close(dlqlocal_t *l);
  * record is not stored, and a partial write is cut off again. */
 int dlqlocal_append(dlqlocal_t *l, const dlqlocal_rec_t *r, err_t *err);
 
-/* Path of the current file (created or not); borrowed. */
+/* Path of the current file (created or not); borrowed until the next
+ * dlqlocal_rotate or dlqlocal_close. */
 const char *dlqlocal_path(const dlqlocal_t *l);
+
+/* Close the current file (if created): the next append creates the next
+ * one.  Afterwards every local-<n>.log of the directory is closed. */
+void dlqlocal_rotate(dlqlocal_t *l);
+
+/* Closed files of l's directory, oldest first: *paths is a malloc'd
+ * array of *n malloc'd paths (free each, then the array).  The current
+ * file is never among them.  ERR_NOMEM; a directory that cannot be read
+ * gives none. */
+int dlqlocal_closed(const dlqlocal_t *l, char ***paths, size_t *n, err_t *err);
 
 /* Call cb for each good record of the file at path, in order; cb returns
  * 0 to go on, -1 to stop (not an error), or an ERR_ code, returned.  *n = records read; *torn = the file ends in a cut

@@ -37,6 +37,9 @@ struct redrive {
     char **props;
     int timeout_ms;
     int failed;                    /* delivery failures of the current redrive */
+    int (*apply)(void *, const char *, const void *, size_t, const void *, size_t, err_t *);
+    void *apply_ctx;
+    bool apply_busy;               /* an apply failed retriably in the current redrive */
 };
 
 typedef struct span {
@@ -130,6 +133,8 @@ int redrive_open(const redrive_opts_t *o, redrive_t **out, err_t *err)
     r->topic = strdup(o->topic);
     r->props = kconf_props_copy(o->properties);
     r->local_dir = o->local_dir ? strdup(o->local_dir) : NULL;
+    r->apply = o->apply;
+    r->apply_ctx = o->apply_ctx;
     if (r->brokers == NULL || r->topic == NULL || r->props == NULL ||
         (o->local_dir != NULL && r->local_dir == NULL)) {
         redrive_close(r);
@@ -538,11 +543,27 @@ static const char *skip_reason(const run_t *x, const rd_kafka_message_t *m, char
         return "no original topic and partition (__connect.errors.topic/partition)";
     if (hdr(m, "__veclog.value.omitted", tmp, sizeof(tmp)))
         return "the value was omitted from the dead letter (too large)";
-    if (count >= max && !x->q->force) {
+    if (count >= max && !x->q->force && x->q->mode == REDRIVE_PRODUCE) {
         snprintf(buf, cap, "loop guard: redrive count %lld >= max %d (use force)", count, max);
         return buf;
     }
     return NULL;
+}
+
+/* REDRIVE_APPLY of one dead letter: its status is the outcome. */
+static int run_apply(redrive_t *r, const rd_kafka_message_t *m, const char *topic, cJSON *e)
+{
+    err_t ae;
+    int rc;
+
+    err_clear(&ae);
+    rc = r->apply(r->apply_ctx, topic, m->key, m->key_len, m->payload, m->len, &ae);
+    if (rc != ERR_OK) {
+        r->failed++;
+        r->apply_busy |= ae.retriable;
+    }
+    cJSON_ReplaceItemInObject(e, "status", cJSON_CreateString(rc == ERR_OK ? "applied" : ae.msg));
+    return ERR_OK;
 }
 
 static int run_cb(redrive_t *r, const rd_kafka_message_t *m, void *ctx, err_t *err)
@@ -564,6 +585,8 @@ static int run_cb(redrive_t *r, const rd_kafka_message_t *m, void *ctx, err_t *e
     cJSON_AddItemToArray(cJSON_GetObjectItem(x->doc, "redriven"), e);
     if (x->q->dry_run)
         return ERR_OK;
+    if (x->q->mode == REDRIVE_APPLY)
+        return run_apply(r, m, topic, e);
     rd_kafka_headers_t *h = redrive_headers(m, hdr_num(m, H_REDRIVE, 0));
     rd_kafka_resp_err_t ke = rd_kafka_producev(
         r->prod, RD_KAFKA_V_TOPIC(topic),
@@ -603,12 +626,17 @@ int redrive_run(redrive_t *r, const redrive_req_t *q, cJSON **out, err_t *err)
     int rc = ERR_OK;
 
     *out = NULL;
-    if (!q->dry_run && r->prod == NULL)
+    if (q->mode == REDRIVE_APPLY && r->apply == NULL && !q->dry_run)
+        rc = err_set(err, ERR_UNSUPPORTED, "redrive mode apply needs the storage: run it on "
+                     "the server (POST /dlq/redrive) or with the server stopped");
+    else if (q->mode == REDRIVE_PRODUCE && !q->dry_run && r->prod == NULL)
         rc = client_new(r, RD_KAFKA_PRODUCER, NULL, &r->prod, err);
+    cJSON_AddStringToObject(x.doc, "mode", q->mode == REDRIVE_APPLY ? "apply" : "produce");
     cJSON_AddBoolToObject(x.doc, "dry_run", q->dry_run);
     cJSON_AddArrayToObject(x.doc, "redriven");
     cJSON_AddArrayToObject(x.doc, "skipped");
     r->failed = 0;
+    r->apply_busy = false;
     if (rc == ERR_OK && q->all) {
         span_t *s;
         int n;
@@ -621,7 +649,7 @@ int redrive_run(redrive_t *r, const redrive_req_t *q, cJSON **out, err_t *err)
     if (r->prod != NULL && rd_kafka_flush(r->prod, r->timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR)
         r->failed += rd_kafka_outq_len(r->prod);
     cJSON_AddNumberToObject(x.doc, "failed", r->failed);
-    if (rc == ERR_OK && r->failed > 0)
+    if (rc == ERR_OK && r->failed > 0 && (q->mode == REDRIVE_PRODUCE || r->apply_busy))
         rc = err_setr(err, ERR_BUSY, true, "%d dead letters could not be redriven", r->failed);
     if (rc != ERR_OK && rc != ERR_BUSY) {
         cJSON_Delete(x.doc);

@@ -16,11 +16,18 @@
  * measured at the start of the call, with a timeout, so a call always
  * ends.  Results are cJSON documents (the same for the CLI and HTTP).
  *
- * Redrive re-produces a dead letter's key, value, timestamp and headers
- * (without __connect.errors.* and __veclog.*) to its original topic and
- * partition, with __veclog.redrive.count = the dead letter's count + 1.
- * The loop guard skips records whose count is >= max_redrives unless
- * force.  Redriving does not purge: purge afterwards.
+ * Redrive has two modes.  REDRIVE_PRODUCE re-produces a dead letter's
+ * key, value, timestamp and headers (without __connect.errors.* and
+ * __veclog.*) to its original topic and partition, with
+ * __veclog.redrive.count = the dead letter's count + 1; ingest then
+ * applies it like any message (or dead-letters it again, counted).  The
+ * loop guard skips records whose count is >= max_redrives unless force.
+ * REDRIVE_APPLY hands the original topic, key and value to the caller's
+ * apply function (redrive_opts_t.apply: the server's or the CLI's store),
+ * which writes it at once; a record it refuses is reported "failed" with
+ * the reason and stays pending - nothing is produced, so no loop can
+ * arise and the guard does not apply.  Either way redriving does not
+ * purge: purge afterwards.
  *
  * Dead letters the topic did not take are in the local store (dlqlocal.h):
  * redrive_list lists them under "local" ("local_total"); show, redrive
@@ -53,7 +60,15 @@ typedef struct redrive_opts {
     int timeout_ms;                 /* per Kafka request and per read; 0 = 5000 */
     const char *local_dir;          /* NULL, or the local dead-letter store (dlqlocal.h),
                                      * listed by redrive_list */
+    /* REDRIVE_APPLY: write one dead letter's original message (borrowed
+     * for the call) to the store; ERR_OK or an error naming the cause.
+     * NULL = this tool cannot apply (ERR_UNSUPPORTED for that mode). */
+    int (*apply)(void *ctx, const char *topic, const void *key, size_t key_len,
+                 const void *value, size_t value_len, err_t *err);
+    void *apply_ctx;
 } redrive_opts_t;
+
+enum redrive_mode { REDRIVE_PRODUCE = 0, REDRIVE_APPLY };
 
 /* One dead letter by its place in the dead-letter topic. */
 typedef struct redrive_ref {
@@ -68,6 +83,7 @@ typedef struct redrive_req {
     bool dry_run;                   /* report only */
     int max_redrives;               /* loop guard; <= 0 = REDRIVE_DEFAULT_MAX */
     bool force;                     /* ignore the loop guard */
+    int mode;                       /* enum redrive_mode */
 } redrive_req_t;
 
 /* Strings in o are copied.  *out owned by the caller (redrive_close). */
@@ -88,10 +104,13 @@ int redrive_list(redrive_t *r, cJSON **out, err_t *err);
  * in the topic. */
 int redrive_show(redrive_t *r, const redrive_ref_t *ref, cJSON **out, err_t *err);
 
-/* Redrive: {"dry_run", "redriven": [entry + "status"], "skipped":
- * [entry + "reason"], "failed": n}.  Named refs must exist (ERR_NOT_FOUND
- * otherwise, nothing sent).  ERR_BUSY when a record could not be
- * produced (*out still filled: see each "status"). */
+/* Redrive: {"mode": "produce" | "apply", "dry_run", "redriven": [entry +
+ * "status"], "skipped": [entry + "reason"], "failed": n}.  Named refs
+ * must exist (ERR_NOT_FOUND otherwise, nothing sent).  Produce: ERR_BUSY
+ * when a record could not be produced (*out still filled: see each
+ * "status").  Apply: "status" is "applied" or the error; a record the
+ * store refuses counts in "failed" and is not an error of the call,
+ * except a retriable one (disk full, busy: ERR_BUSY, *out filled). */
 int redrive_run(redrive_t *r, const redrive_req_t *q, cJSON **out, err_t *err);
 
 /* Mark dead letters handled: all pending ones (until == NULL), or those

@@ -94,6 +94,11 @@ int broker_push_errors(broker_t *b, int api_key, int n, int kafka_err, err_t *er
     return ERR_OK;
 }
 
+void broker_clear_errors(broker_t *b, int api_key)
+{
+    rd_kafka_mock_clear_request_errors(b->mc, (int16_t)api_key);
+}
+
 void broker_stop(broker_t *b)
 {
     if (b == NULL)

@@ -34,6 +34,9 @@ int broker_set_up(broker_t *b, int broker_id, int up, err_t *err);
  * them.  For outage tests. */
 int broker_push_errors(broker_t *b, int api_key, int n, int kafka_err, err_t *err);
 
+/* Drop the errors pushed for api_key that no request has taken yet. */
+void broker_clear_errors(broker_t *b, int api_key);
+
 void broker_stop(broker_t *b);
 
 #endif

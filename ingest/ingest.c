@@ -536,6 +536,8 @@ static void *run(void *arg)
             watermark(in, NULL);
             in->watermark_at = now_ms() + WATERMARK_EVERY_MS;
         }
+        size_t fwd;
+        (void)dlq_forward_local(in->dlq, false, &fwd, NULL); /* logs its own failure */
     }
     /* Closing revokes every partition through on_rebalance: the batch in
      * hand is applied and committed there. */
@@ -819,6 +821,16 @@ char *ingest_metrics_text(ingest_t *in)
         if (st.sink.dead_by[i] > 0)
             fprintf(f, "veclog_dlq_records_total{reason=\"%s\"} %" PRIu64 "\n", err_code_name(i),
                     st.sink.dead_by[i]);
+    dlq_stats_t ds;
+    dlq_stats_get(in->dlq, &ds);
+    fprintf(f, "# HELP veclog_dlq_local_records_total Dead letters the topic did not take, "
+               "stored in the local dead-letter store\n"
+               "# TYPE veclog_dlq_local_records_total counter\n"
+               "veclog_dlq_local_records_total %llu\n"
+               "# HELP veclog_dlq_forwarded_records_total Local dead letters forwarded to the "
+               "topic since\n"
+               "# TYPE veclog_dlq_forwarded_records_total counter\n"
+               "veclog_dlq_forwarded_records_total %llu\n", ds.local, ds.forwarded);
     fprintf(f, "# HELP veclog_ingest_lag Messages behind the high watermark, per partition\n"
                "# TYPE veclog_ingest_lag gauge\n");
     pthread_mutex_lock(&in->prog_mu);

@@ -810,3 +810,72 @@ void sink_stats_get(sink_t *s, sink_stats_t *st)
     st->ops = atomic_load(&s->ops);
     st->watermarks = atomic_load(&s->watermarks);
 }
+
+/* ---- re-apply (dead-letter redrive) ------------------------------------- */
+
+/* Apply message (key, value) to collection name as a plain write. */
+static int reapply_one(sink_t *s, const char *name, const void *key, size_t key_len,
+                       const void *value, size_t value_len, err_t *err)
+{
+    catalog_handle_t *h = NULL;
+    msg_t mm;
+    cJSON *body = NULL;
+    int rc = msg_decode(key, key_len, value, value_len, &mm, NULL, err);
+
+    if (rc != ERR_OK)
+        goto out;
+    rc = catalog_acquire(s->cat, name, &h, err);
+    if (rc == ERR_NOT_FOUND && s->auto_create && (body = auto_body(s, &mm.op)) != NULL) {
+        rc = catalog_create(s->cat, name, body, err);
+        if (rc == ERR_OK || rc == ERR_EXISTS)
+            rc = catalog_acquire(s->cat, name, &h, err);
+    }
+    if (rc == ERR_OK && (rc = coll_op_validate(catalog_handle_coll(h), &mm.op, err)) == ERR_OK)
+        rc = coll_write(catalog_handle_coll(h), &mm.op, NULL, err);
+    if (rc == ERR_OK)
+        atomic_fetch_add(&s->ops, 1);
+out:
+    if (rc != ERR_OK)
+        err_wrap(err, "collection %s", name);
+    cJSON_Delete(body);
+    if (h != NULL)
+        catalog_release(h);
+    msg_clear(&mm);
+    return rc;
+}
+
+int sink_reapply(sink_t *s, const char *topic, const void *key, size_t key_len,
+                 const void *value, size_t value_len, size_t *applied, err_t *err)
+{
+    const route_t *r = topic ? route_find(s, topic) : NULL;
+    msg_t mm;
+    int rc;
+
+    *applied = 0;
+    if (key_len + value_len > s->max_message)
+        return err_set(err, ERR_TOO_LARGE, "message of %zu bytes is larger than the limit of %zu",
+                       key_len + value_len, s->max_message);
+    if ((rc = msg_decode(key, key_len, value, value_len, &mm, NULL, err)) != ERR_OK)
+        goto out;
+    if (r == NULL && mm.collection == NULL) {
+        rc = err_set(err, ERR_INVALID, "the message names no collection_name and topic %s has "
+                     "no route (kafka.routes)", topic ? topic : "(none)");
+        goto out;
+    }
+    bool named_ok = r == NULL || mm.collection == NULL;
+    for (size_t k = 0; r != NULL && k < r->n && !named_ok; k++)
+        named_ok = strcmp(r->colls[k], mm.collection) == 0;
+    if (!named_ok) {
+        rc = err_set(err, ERR_INVALID, "collection_name \"%s\" is not routed from topic %s",
+                     mm.collection, topic);
+        goto out;
+    }
+    /* each target on its own: one collection's refusal does not undo another's write */
+    for (size_t k = 0; k < (r ? r->n : 1) && rc == ERR_OK; k++) {
+        rc = reapply_one(s, r ? r->colls[k] : mm.collection, key, key_len, value, value_len, err);
+        *applied += rc == ERR_OK;
+    }
+out:
+    msg_clear(&mm);
+    return rc;
+}

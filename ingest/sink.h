@@ -71,7 +71,7 @@
  * (value, or key of a tombstone), and is dead-lettered if it names none.
  *
  * Threads: a sink_t is used by one thread (the ingest consumer);
- * sink_stats_get may be called from any thread.
+ * sink_stats_get may be called from any thread; sink_reapply see below.
  */
 #ifndef VECLOG_SINK_H
 #define VECLOG_SINK_H
@@ -130,6 +130,19 @@ typedef struct sink_pos {
  * them).  Only correct when everything before next is applied or
  * dead-lettered for every collection: the caller knows. */
 int sink_watermark(sink_t *s, const sink_pos_t *pos, size_t n, err_t *err);
+
+/* Apply one message (a dead letter's original key and value, borrowed)
+ * now, outside the consumer: routed as a message of topic (NULL = no
+ * route) would be, decoded and validated the same way, and written as a
+ * plain mutation to each target in turn - without a source offset, since
+ * the partition has long moved past it.  The write lands after anything
+ * applied since (a producer "version" still decides between them).
+ * *applied = targets written; on an error the targets before it keep
+ * their write, and err names the collection.  Thread: uses only the
+ * sink's fixed settings and the catalog, so any one thread at a time per
+ * sink_t (the dead-letter tool's), concurrently with sink_apply. */
+int sink_reapply(sink_t *s, const char *topic, const void *key, size_t key_len,
+                 const void *value, size_t value_len, size_t *applied, err_t *err);
 
 #define SINK_REASONS 16          /* err codes (store/err.h) fit below this */
 

@@ -71,6 +71,8 @@ typedef struct api_dlq_redrive {
     bool dry_run;
     int max_redrives;               /* 0 = the default (3) */
     bool force;
+    bool apply;                     /* "mode": "apply" (write to the store), else
+                                     * "produce" (back to the original topic) */
 } api_dlq_redrive_t;
 
 typedef struct api_dlq_hooks {

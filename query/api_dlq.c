@@ -100,10 +100,24 @@ static int refs_field(const cJSON *body, api_dlq_ref_t **refs, size_t *n, err_t 
     return ERR_OK;
 }
 
+/* "mode": "produce" (the default) or "apply". */
+static int mode_field(const cJSON *body, bool *apply, err_t *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "mode");
+
+    if (v == NULL || cJSON_IsNull(v))
+        return ERR_OK;
+    if (!cJSON_IsString(v) ||
+        (strcmp(v->valuestring, "produce") != 0 && strcmp(v->valuestring, "apply") != 0))
+        return err_set(err, ERR_INVALID, "mode: expected \"produce\" or \"apply\"");
+    *apply = strcmp(v->valuestring, "apply") == 0;
+    return ERR_OK;
+}
+
 int api_dlq_redrive(api_ctx_t *x, cJSON **result, err_t *err)
 {
     static const char *const fields[] = { "records", "all", "dry_run", "max_redrives", "force",
-                                          NULL };
+                                          "mode", NULL };
     const api_dlq_hooks_t *hk = dlq_hooks(x->a, err);
     api_dlq_redrive_t q = { 0 };
     api_dlq_ref_t *refs = NULL;
@@ -119,6 +133,7 @@ int api_dlq_redrive(api_ctx_t *x, cJSON **result, err_t *err)
         (rc = bool_field(x->body, "dry_run", &q.dry_run, err)) != ERR_OK ||
         (rc = bool_field(x->body, "force", &q.force, err)) != ERR_OK ||
         (rc = api_uint_field(x->body, "max_redrives", 0, 1, &max, err)) != ERR_OK ||
+        (rc = mode_field(x->body, &q.apply, err)) != ERR_OK ||
         (rc = refs_field(x->body, &refs, &q.n_refs, err)) != ERR_OK)
         return rc;
     if (max > 1000000) {

@@ -3,7 +3,8 @@
 # `veclog broker` in one process, `veclog serve` consuming from it, points
 # produced with kcat and read back over the REST API, dead letters read
 # back with kcat, then a restart of serve that must resume right after what
-# the store holds.  Prints "kcat: N passed, N failed" (scripts/run-tests.sh
+# the store holds, and dead letters redriven once their cause is fixed
+# (re-produced by the CLI, re-applied over HTTP and by the CLI).  Prints "kcat: N passed, N failed" (scripts/run-tests.sh
 # counts it) and exits non-zero on any failure.
 #
 #   VECLOG_BIN=bin/veclog tests/kafka_kcat.sh
@@ -18,7 +19,7 @@ serve_pid=
 cleanup() {
     [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null
     [ -n "$broker_pid" ] && kill "$broker_pid" 2>/dev/null && wait "$broker_pid" 2>/dev/null
-    rm -rf "$tmp"
+    [ -n "${KEEP_TMP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
 
@@ -134,7 +135,56 @@ if wait_count 4; then ok "new message applied after restart"; else nok "new mess
 check "resumed at offset 9" "$(grep -o 'assigned .*events\[0\]@[0-9a-z]*' "$tmp/serve2.log" | grep -o 'events\[0\]@[0-9a-z]*')" \
     "events[0]@9"
 check "no dead letter repeated" "$(dead_letters | grep -c .)" 3
+
+# Fix the cause, then redrive.  Re-produce (the CLI): dead letter 0:0
+# named the missing collection "nope"; once it exists the message goes
+# back to events[0] and ingest applies it.
+ccount() { # collection
+    curl -s -X POST "$api/collections/$1/points/count" -H 'Content-Type: application/json' \
+        -d '{"exact": true}' | python3 -c 'import json,sys; print(json.load(sys.stdin).get("result",{}).get("count","none"))'
+}
+wait_ccount() { # collection, want
+    for _ in $(seq 200); do [ "$(ccount "$1")" = "$2" ] && return 0; sleep 0.05; done
+    return 1
+}
+# The dead-letter topic has several partitions: find a dead letter by the
+# offset of its original message (GET /dlq).
+dlq_ref() { # original offset
+    curl -s "$api/dlq" | python3 -c '
+import json, sys
+for e in json.load(sys.stdin)["result"]["dead_letters"]:
+    if e["original"]["offset"] == int(sys.argv[1]):
+        print("%d:%d" % (e["partition"], e["offset"]))' "$1"
+}
+curl -s -X PUT "$api/collections/nope" -H 'Content-Type: application/json' \
+    -d '{"vectors": {"size": 2, "distance": "Dot"}}' >/dev/null
+ref0=$(dlq_ref 0)
+ref6=$(dlq_ref 6)
+VECLOG__DLQ__TOPIC=events-dlq "$BIN" dlq redrive "$ref0" --brokers "$bs" >"$tmp/redrive.out" 2>&1
+check "dlq redrive (re-produce) exits 0" "$?" 0
+if wait_ccount nope 1; then ok "re-produced dead letter applied"; else nok "re-produced dead letter applied" "$(cat "$tmp/redrive.out")"; fi
+
+# Re-apply (HTTP, mode apply): a message for "late" is dead-lettered
+# (dead letter 0:3), "late" is created, and the server writes it itself.
+printf '%s\n' '|{"collection_name":"late","id":7,"vector":[1,1]}' | kcat -P -b "$bs" -t events -p 0 -K'|' -Z
+for _ in $(seq 100); do [ "$(dead_letters | grep -c .)" -ge 4 ] && break; sleep 0.1; done
+check "unknown collection dead-lettered again" "$(dead_letters | grep -c .)" 4
+curl -s -X PUT "$api/collections/late" -H 'Content-Type: application/json' \
+    -d '{"vectors": {"size": 2, "distance": "Dot"}}' >/dev/null
+ref11=$(dlq_ref 11)
+applied=$(curl -s -X POST "$api/dlq/redrive" -H 'Content-Type: application/json' \
+    -d "{\"records\": [\"$ref11\"], \"mode\": \"apply\"}" |
+    python3 -c 'import json,sys; r=json.load(sys.stdin)["result"]; print(r["mode"], r["failed"], r["redriven"][0]["status"])')
+check "POST /dlq/redrive mode apply" "$applied" "apply 0 applied"
+check "re-applied point visible" "$(ccount late)" 1
+check "re-apply produced nothing" "$(dead_letters | grep -c .)" 4
 if stop_serve; then ok "second SIGTERM: exit 0"; else nok "second SIGTERM: exit 0"; fi
+
+# With the server stopped the CLI re-applies through the store itself.
+VECLOG__STORAGE__STORAGE_PATH="$tmp/storage" VECLOG__DLQ__TOPIC=events-dlq \
+    "$BIN" dlq redrive "$ref6" --apply --brokers "$bs" >"$tmp/apply.out" 2>&1
+check "dlq redrive --apply reports the refusal" \
+    "$(grep -c "apply $ref6 (from events\[0\]@6): .*dimension" "$tmp/apply.out")" 1
 
 if [ "$failed" -gt 0 ]; then
     echo "--- serve logs"

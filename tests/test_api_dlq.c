@@ -19,7 +19,7 @@
 typedef struct seen {
     int calls;
     api_dlq_ref_t ref;
-    bool ref_null, all, dry_run, force;
+    bool ref_null, all, dry_run, force, apply;
     size_t n_refs;
     int max;
 } seen_t;
@@ -49,7 +49,7 @@ static int f_redrive(void *ctx, const api_dlq_redrive_t *q, cJSON **out, err_t *
 {
     (void)ctx; (void)err;
     S.calls++;
-    S.all = q->all; S.dry_run = q->dry_run; S.force = q->force;
+    S.all = q->all; S.dry_run = q->dry_run; S.force = q->force; S.apply = q->apply;
     S.n_refs = q->n_refs; S.max = q->max_redrives;
     if (q->n_refs > 0)
         S.ref = q->refs[q->n_refs - 1];
@@ -117,8 +117,14 @@ static void test_api_dlq_routes(void **state)
     assert_int_equal(S.max, 5);
     assert_int_equal(call(a, API_POST, "/dlq/redrive", "{\"all\":true,\"force\":true}", m,
                           sizeof(m)), 200);
-    assert_true(S.all && S.force && !S.dry_run);
+    assert_true(S.all && S.force && !S.dry_run && !S.apply);
     assert_int_equal(S.max, 0);
+    assert_int_equal(call(a, API_POST, "/dlq/redrive", "{\"all\":true,\"mode\":\"apply\"}", m,
+                          sizeof(m)), 200);
+    assert_true(S.all && S.apply);
+    assert_int_equal(call(a, API_POST, "/dlq/redrive", "{\"all\":true,\"mode\":\"produce\"}",
+                          m, sizeof(m)), 200);
+    assert_false(S.apply);
     int before = S.calls;
     static const struct { const char *body, *field; } bad[] = {
         { "{}", "records" },
@@ -129,6 +135,8 @@ static void test_api_dlq_routes(void **state)
         { "{\"all\":true,\"dry_run\":\"yes\"}", "dry_run" },
         { "{\"all\":true,\"max_redrives\":0}", "max_redrives" },
         { "{\"all\":true,\"bogus\":1}", "bogus" },
+        { "{\"all\":true,\"mode\":\"replay\"}", "mode" },
+        { "{\"all\":true,\"mode\":1}", "mode" },
         { "[1]", "body" },
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

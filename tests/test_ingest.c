@@ -858,10 +858,32 @@ static void test_ingest_dlq_outage_stores_locally(void **state)
     assert_string_equal(g.cls, "veclog.error.invalid");
     uint64_t seq = info(f, "c").applied_seq;
     stop(f);
-    /* restarting reads nothing again: the commit passed the bad message */
+    /* restarting reads nothing again: the commit passed the bad message;
+     * the topic takes records again, so the local one is forwarded with
+     * the headers a direct dead letter has, and its file deleted */
+    broker_clear_errors(f->b, 0);
     start(f, &o);
     wait_assigned(f, 1);
-    usleep(500000);
+    rd_kafka_message_t *got[2];
+    rd_kafka_t *reader;
+    assert_int_equal(read_topic(f, "dlq", got, 1, &reader), 1);
+    char buf[64];
+    assert_memory_equal(got[0]->payload, "bad", 3);
+    assert_null(got[0]->key);
+    assert_string_equal(header(got[0], "h", buf, sizeof(buf)), "hv");
+    assert_string_equal(header(got[0], "__connect.errors.topic", buf, sizeof(buf)), "in");
+    assert_string_equal(header(got[0], "__connect.errors.offset", buf, sizeof(buf)), "1");
+    assert_string_equal(header(got[0], "__connect.errors.stage", buf, sizeof(buf)),
+                        "VALUE_CONVERTER");
+    assert_string_equal(header(got[0], "__connect.errors.exception.class.name", buf,
+                               sizeof(buf)), "veclog.error.invalid");
+    assert_string_equal(header(got[0], "__veclog.redrive.count", buf, sizeof(buf)), "0");
+    rd_kafka_timestamp_type_t tst;
+    assert_true(rd_kafka_message_timestamp(got[0], &tst) == 1700000000000);
+    read_done(reader, got, 1);
+    for (int64_t end = now_ms() + WAIT_MS; access(path, F_OK) == 0 && now_ms() < end;)
+        usleep(20000);
+    assert_int_not_equal(access(path, F_OK), 0);
     ingest_stats_get(f->in, &st);
     assert_int_equal(st.sink.messages, 0);
     stop(f);
