@@ -13,7 +13,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) -pthread -I. -MMD -MP $(SANF
 LDLIBS   = -lrocksdb -lrdkafka -lcjson -levent -levent_pthreads -lyaml -lcrypto -lpthread -lm
 LDFLAGS += $(SANFLAGS) -pthread
 
-LIB_SRC  = $(sort $(wildcard store/*.c ingest/*.c query/*.c dlq/*.c) cmd/config.c)
+LIB_SRC  = $(sort $(wildcard store/*.c ingest/*.c query/*.c dlq/*.c embed/*.c) cmd/config.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB      = $(BUILD)/libveclog.a
 TEST_SRC = $(sort $(wildcard tests/test_*.c))
@@ -74,11 +74,14 @@ ubsan:
 # Query-node load benchmark (about 2 minutes, docs/bench-http.md), the
 # Kafka ingest benchmark (about 1 minute, docs/bench-ingest.md) and the
 # HNSW index against hnswlib and faiss (about 4 minutes,
-# docs/bench-hnsw.md); each script lists its BENCH_* settings.
+# docs/bench-hnsw.md) and the exact-scan rate beside the memory-read
+# bandwidth (30 s, docs/bench-scan.md); each script lists its BENCH_*
+# settings.
 bench: $(BIN)/veclog $(LIB)
 	@BENCH_VIA_MAKE=1 BUILD=$(BUILD) BIN=$(BIN) bench/http_bench.sh
 	@BENCH_VIA_MAKE=1 BUILD=$(BUILD) BIN=$(BIN) bench/ingest_bench.sh
 	@BENCH_SKIP_BUILD=1 BUILD=$(BUILD) bench/hnsw_bench.sh
+	@BENCH_SKIP_BUILD=1 BUILD=$(BUILD) bench/scan_bench.sh
 
 clean:
 	rm -rf build bin

@@ -12,7 +12,7 @@
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                "the WAL format stores floats little-endian as in memory");
 
-enum { F_SOURCE = 1, F_FILTER = 2, F_PAYLOAD = 4, F_KEY = 8, F_MORE_SOURCES = 16 };
+enum { F_SOURCE = 1, F_FILTER = 2, F_PAYLOAD = 4, F_KEY = 8, F_MORE_SOURCES = 16, F_META = 32 };
 enum { PF_PV = 1, PF_PAYLOAD = 2 };
 
 typedef struct wbuf {
@@ -98,11 +98,12 @@ int op_encode(const op_t *op, uint8_t **buf, size_t *len, err_t *err)
 {
     wbuf_t b = { 0 };
     bool more = op->has_source && op->n_more_sources > 0;
+    bool meta = op->meta_key != NULL;
     uint8_t flags = (uint8_t)((op->has_source ? F_SOURCE : 0) | (op->filter ? F_FILTER : 0) |
                               (op->payload ? F_PAYLOAD : 0) | (op->key ? F_KEY : 0) |
-                              (more ? F_MORE_SOURCES : 0));
+                              (more ? F_MORE_SOURCES : 0) | (meta ? F_META : 0));
 
-    wb_u8(&b, more ? 2 : 1);
+    wb_u8(&b, meta ? 3 : more ? 2 : 1);
     wb_u8(&b, op->type);
     wb_u8(&b, op->mode);
     wb_u8(&b, flags);
@@ -119,6 +120,10 @@ int op_encode(const op_t *op, uint8_t **buf, size_t *len, err_t *err)
         wb_str32(&b, op->payload);
     if (op->key)
         wb_str16(&b, op->key);
+    if (meta) {
+        wb_str16(&b, op->meta_key);
+        wb_str32(&b, op->meta_val ? op->meta_val : "");
+    }
     wb_u32(&b, op->n_names);
     for (uint32_t i = 0; i < op->n_names; i++)
         wb_str16(&b, op->names[i]);
@@ -284,15 +289,18 @@ static void decode_more_sources(rbuf_t *r, op_t *op)
 static void decode_head(rbuf_t *r, op_t *op)
 {
     uint8_t version = rb_uint8_t(r), flags;
-    uint8_t known = F_SOURCE | F_FILTER | F_PAYLOAD | F_KEY | (version == 2 ? F_MORE_SOURCES : 0);
+    uint8_t known = F_SOURCE | F_FILTER | F_PAYLOAD | F_KEY |
+                    (version >= 2 ? F_MORE_SOURCES : 0) | (version == 3 ? F_META : 0);
 
     op->type = rb_uint8_t(r);
     op->mode = rb_uint8_t(r);
     flags = rb_uint8_t(r);
-    if ((version != 1 && version != 2) || op->type == 0 || op->type >= OP_TYPE_MAX ||
+    if (version < 1 || version > 3 || op->type == 0 || op->type >= OP_TYPE_MAX ||
         op->mode > OP_MODE_UPDATE_ONLY || (flags & ~known) ||
-        /* canonical: version 2 exactly when there are more sources */
-        (version == 2) != ((flags & F_MORE_SOURCES) != 0) ||
+        /* canonical: version 3 exactly with meta, else 2 exactly with more sources */
+        (version == 3) != ((flags & F_META) != 0) ||
+        (version == 2 && !(flags & F_MORE_SOURCES)) ||
+        (version == 1 && (flags & F_MORE_SOURCES)) ||
         ((flags & F_MORE_SOURCES) && !(flags & F_SOURCE))) {
         r->bad = true;
         return;
@@ -309,6 +317,10 @@ static void decode_head(rbuf_t *r, op_t *op)
         op->payload = rb_str32(r);
     if (flags & F_KEY)
         op->key = rb_str16(r);
+    if (flags & F_META) {
+        op->meta_key = rb_str16(r);
+        op->meta_val = rb_str32(r);
+    }
 }
 
 int op_decode(const uint8_t *buf, size_t len, op_t *op, err_t *err)
@@ -355,6 +367,8 @@ void op_clear(op_t *op)
     for (uint32_t i = 0; i < op->n_more_sources; i++)
         free(op->more_sources[i].topic);
     free(op->more_sources);
+    free(op->meta_key);
+    free(op->meta_val);
     free(op->filter);
     free(op->payload);
     free(op->key);
@@ -484,4 +498,20 @@ const char *op_type_name(int type)
     if (type <= 0 || type >= OP_TYPE_MAX)
         return "unknown";
     return names[type];
+}
+
+int op_meta_set(op_t *op, const char *key, const char *value)
+{
+    char *k = strdup(key), *v = strdup(value);
+
+    if (k == NULL || v == NULL) {
+        free(k);
+        free(v);
+        return ERR_NOMEM;
+    }
+    free(op->meta_key);
+    free(op->meta_val);
+    op->meta_key = k;
+    op->meta_val = v;
+    return ERR_OK;
 }

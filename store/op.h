@@ -9,17 +9,20 @@
  * always applies; outcomes that depend on the stored state (a point that
  * does not exist, an older version) are per-point "skipped", never errors.
  *
- * WAL PAYLOAD FORMAT (little-endian; versions 1 and 2)
+ * WAL PAYLOAD FORMAT (little-endian; versions 1, 2 and 3)
  *
- *   u8  version (1 or 2)   u8 type (enum op_type)
+ *   u8  version (1, 2 or 3)   u8 type (enum op_type)
  *   u8  mode (enum op_mode)
  *   u8  flags: 1 source, 2 filter, 4 payload, 8 key,
- *              16 more sources (set exactly in version 2; requires 1)
+ *              16 more sources (versions 2 and 3; set in every version 2
+ *                 op; requires 1),
+ *              32 meta (set exactly in version 3)
  *   [source]  u16 topic length, topic bytes, i32 partition, i64 offset
  *   [more sources] u32 count, then each like [source]
  *   [filter]  u32 length, Qdrant filter JSON text
  *   [payload] u32 length, JSON object text (set/overwrite payload)
  *   [key]     u16 length, key path bytes (set_payload "key")
+ *   [meta]    u16 key length, key bytes, u32 value length, value bytes
  *   u32 n_names, then each: u16 length, bytes (delete_payload keys,
  *             delete_vectors names)
  *   u32 n_points, then each point:
@@ -37,9 +40,16 @@
  * messages (an ingest batch for one collection) carries one source per
  * (topic, partition) with the highest offset merged, because the store
  * keeps only that: the first in `source`, the others in `more_sources`.
- * The encoder writes version 1 whenever the op has at most one source, so
- * every op that version 1 can express is encoded exactly as before;
- * version 2 exists only for multi-source ops.  The decoder reads both.
+ * The encoder writes version 1 whenever the op has at most one source and
+ * no meta, so every op that version 1 can express is encoded exactly as
+ * before; version 2 exists only for multi-source ops, version 3 only for
+ * ops with meta.  The decoder reads all three.
+ *
+ * META
+ * An op may carry one (key, value) pair that the store keeps under key in
+ * the same batch as the op's data (coll_meta_get): a backfill job stores
+ * its cursor this way, so the cursor and the points it covers are durable
+ * together or not at all.
  */
 #ifndef VECLOG_OP_H
 #define VECLOG_OP_H
@@ -100,6 +110,8 @@ typedef struct op {
     uint32_t n_names;
     op_point_t *points;     /* owned */
     size_t n_points;
+    char *meta_key;         /* META: NULL, or a key stored with the op; owned */
+    char *meta_val;         /* its value (text); owned */
 } op_t;
 
 /* Encode into a new malloc'd buffer (*buf, *len); caller frees. */
@@ -134,6 +146,9 @@ const op_source_t *op_source_at(const op_t *op, size_t i);
 
 /* Append a name to op->names (copied). */
 int op_name_add(op_t *op, const char *name);
+
+/* Set op's META pair (both copied, replacing any).  ERR_NOMEM. */
+int op_meta_set(op_t *op, const char *key, const char *value);
 
 /* "upsert", "delete", ... for logs and errors. */
 const char *op_type_name(int type);

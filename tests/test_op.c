@@ -777,6 +777,61 @@ static void test_op_layout_v2(void **state)
     op_clear(&op);
 }
 
+/* META (version 3): round trip with and without sources, the documented
+ * layout, truncations, and non-canonical headers. */
+static void test_op_meta_roundtrip_v3(void **state)
+{
+    (void)state;
+    op_t op = { .type = OP_UPSERT, .mode = OP_MODE_INSERT_ONLY }, back;
+    uint8_t *buf;
+    size_t len;
+    err_t e;
+
+    assert_int_equal(op_meta_set(&op, "bf/j", "{\"c\":1}"), ERR_OK);
+    encode_ok(&op, &buf, &len);
+    static const uint8_t want[] = {
+        3, OP_UPSERT, OP_MODE_INSERT_ONLY, 32,
+        4, 0, 'b', 'f', '/', 'j',                        /* meta key */
+        7, 0, 0, 0, '{', '"', 'c', '"', ':', '1', '}',   /* meta value */
+        0, 0, 0, 0, 0, 0, 0, 0,                          /* no names, no points */
+    };
+    assert_int_equal(len, sizeof(want));
+    assert_memory_equal(buf, want, sizeof(want));
+    assert_int_equal(op_decode(buf, len, &back, &e), ERR_OK);
+    assert_string_equal(back.meta_key, "bf/j");
+    assert_string_equal(back.meta_val, "{\"c\":1}");
+    op_clear(&back);
+    uint8_t *b = malloc(len);
+    memcpy(b, buf, len);
+    b[0] = 1;                       /* meta in version 1 */
+    expect_corrupt(b, len);
+    b[0] = 2;                       /* ... or 2 */
+    expect_corrupt(b, len);
+    memcpy(b, buf, len);
+    b[3] = 0;                       /* version 3 without meta */
+    expect_corrupt(b, len);
+    free(b);
+    free(buf);
+    op_clear(&op);
+
+    /* with every other field and several sources */
+    build_full(&op, OP_UPSERT, 0, 5);
+    assert_int_equal(op_source_add(&op, "other", 3, 1000), ERR_OK);
+    assert_int_equal(op_meta_set(&op, "k", ""), ERR_OK);
+    assert_int_equal(op_meta_set(&op, "cursor", "x"), ERR_OK); /* replaces */
+    encode_ok(&op, &buf, &len);
+    assert_int_equal(buf[0], 3);
+    assert_int_equal(op_decode(buf, len, &back, &e), ERR_OK);
+    assert_op_equal(&op, &back);
+    assert_sources_equal(&op, &back);
+    assert_string_equal(back.meta_key, "cursor");
+    assert_string_equal(back.meta_val, "x");
+    op_clear(&back);
+    free(buf);
+    check_truncations(&op, 1);
+    op_clear(&op);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -795,6 +850,7 @@ int main(void)
         cmocka_unit_test(test_op_source_add_keeps_max_per_partition),
         cmocka_unit_test(test_op_multi_source_roundtrip_v2),
         cmocka_unit_test(test_op_layout_v2),
+        cmocka_unit_test(test_op_meta_roundtrip_v3),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
