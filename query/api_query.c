@@ -43,6 +43,8 @@ typedef struct qspec {
     bool has_threshold;
     float threshold;
     coll_sel_t sel;
+    bool exact;               /* params.exact */
+    size_t hnsw_ef;           /* params.hnsw_ef, 0: the collection's default */
     struct qspec *pf;         /* prefetches; owned */
     size_t n_pf;
 } qspec_t;
@@ -80,7 +82,7 @@ static int floats_parse(const cJSON *arr, qspec_t *q, const char *where, err_t *
     return ERR_OK;
 }
 
-static int params_parse(const cJSON *p, err_t *err)
+static int params_parse(const cJSON *p, qspec_t *q, err_t *err)
 {
     static const char *const fields[] = { "hnsw_ef", "exact", "quantization", "indexed_only",
                                           "acorn", "idf", NULL };
@@ -93,6 +95,10 @@ static int params_parse(const cJSON *p, err_t *err)
         rc = err_set(err, ERR_INVALID, "params.hnsw_ef: expected a positive integer");
     if (rc == ERR_OK && ex && !cJSON_IsBool(ex) && !cJSON_IsNull(ex))
         rc = err_set(err, ERR_INVALID, "params.exact: expected a boolean");
+    if (rc == ERR_OK) {
+        q->exact = cJSON_IsTrue(ex);
+        q->hnsw_ef = ef && cJSON_IsNumber(ef) ? (size_t)ef->valuedouble : 0;
+    }
     return rc;
 }
 
@@ -142,7 +148,7 @@ static int common_parse(const cJSON *b, qspec_t *q, size_t dflt_limit, const cJS
         q->threshold = (float)th->valuedouble;
     }
     if (rc == ERR_OK)
-        rc = params_parse(cJSON_GetObjectItemCaseSensitive(b, "params"), err);
+        rc = params_parse(cJSON_GetObjectItemCaseSensitive(b, "params"), q, err);
     if (rc == ERR_OK)
         rc = filter_inherit(b, parent, q, err);
     if (rc == ERR_OK)
@@ -383,7 +389,8 @@ static int qspec_run(coll_t *c, qspec_t *q, const ptid_t *only, size_t n_only, c
     coll_search_req_t req = { .using = q->using, .vector = q->vec, .dim = q->dim,
                               .filter = q->filter, .limit = want,
                               .has_threshold = q->has_threshold, .score_threshold = q->threshold,
-                              .sel = &q->sel, .only_ids = only, .n_only_ids = n_only };
+                              .sel = &q->sel, .only_ids = only, .n_only_ids = n_only,
+                              .exact = q->exact, .hnsw_ef = q->hnsw_ef };
     int rc = coll_search(c, &req, out, err);
     if (rc != ERR_OK)
         return rc;

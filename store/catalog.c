@@ -476,6 +476,29 @@ static uint64_t json_u64(const cJSON *o, const char *k, uint64_t dflt)
     return cJSON_IsNumber(v) && v->valuedouble >= 0 ? (uint64_t)v->valuedouble : dflt;
 }
 
+/* The effective vector index settings: the collection's hnsw_config and
+ * optimizer_config over the server defaults.  Read at open only, so a PATCH
+ * of these settings applies at the next open of the collection. */
+static void index_opts(const catalog_opts_t *o, const cJSON *config, coll_opts_t *co)
+{
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(config, "hnsw_config");
+    const cJSON *op = cJSON_GetObjectItemCaseSensitive(config, "optimizer_config");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(op, "deleted_threshold");
+    const cJSON *disk = cJSON_GetObjectItemCaseSensitive(h, "on_disk");
+
+    co->hnsw_m = (uint32_t)json_u64(h, "m", o->hnsw_m);
+    co->hnsw_ef_construct = (uint32_t)json_u64(h, "ef_construct", o->hnsw_ef_construct);
+    co->full_scan_threshold_kb = json_u64(h, "full_scan_threshold", o->hnsw_full_scan_threshold_kb);
+    co->max_indexing_threads = (uint32_t)json_u64(h, "max_indexing_threads",
+                                                  o->hnsw_max_indexing_threads);
+    co->hnsw_on_disk = cJSON_IsBool(disk) ? cJSON_IsTrue(disk) : o->hnsw_on_disk;
+    /* null (or absent): the server default, which may itself be 0 = never */
+    co->indexing_threshold_kb = json_u64(op, "indexing_threshold", o->opt_indexing_threshold_kb);
+    co->deleted_threshold = cJSON_IsNumber(v) ? v->valuedouble : o->opt_deleted_threshold;
+    co->vacuum_min_vector_number = json_u64(op, "vacuum_min_vector_number",
+                                            o->opt_vacuum_min_vector_number);
+}
+
 /* Open the collection described by h->config. */
 static int handle_open(catalog_t *cat, catalog_handle_t *h, err_t *err)
 {
@@ -498,6 +521,7 @@ static int handle_open(catalog_t *cat, catalog_handle_t *h, err_t *err)
     co.wal.sync_interval_ms = cat->opts.wal_sync_interval_ms;
     /* keep the WAL near two segments: flush the store and truncate past it */
     co.checkpoint_bytes = 2 * co.wal.segment_bytes;
+    index_opts(&cat->opts, h->config, &co);
     rc = coll_open(h->dir, &co, &h->coll, err);
     coll_vector_defs_free(defs, n);
     if (rc == ERR_OK)
@@ -869,11 +893,13 @@ cJSON *catalog_info_json(catalog_t *cat, catalog_handle_t *h)
     cJSON *o = cJSON_CreateObject();
 
     coll_info_get(h->coll, &info);
-    cJSON_AddStringToObject(o, "status", info.failed ? "red" : "green");
+    /* Qdrant: yellow while optimizations run; segments_count counts the
+     * appendable segment too */
+    cJSON_AddStringToObject(o, "status", info.failed ? "red" : info.optimizing ? "yellow" : "green");
     cJSON_AddStringToObject(o, "optimizer_status", "ok");
-    cJSON_AddNumberToObject(o, "indexed_vectors_count", 0);
+    cJSON_AddNumberToObject(o, "indexed_vectors_count", (double)info.indexed_vectors);
     cJSON_AddNumberToObject(o, "points_count", (double)info.points);
-    cJSON_AddNumberToObject(o, "segments_count", 1);
+    cJSON_AddNumberToObject(o, "segments_count", (double)info.segments + 1);
     pthread_mutex_lock(&cat->mu);
     cJSON_AddItemToObject(o, "config", cJSON_Duplicate(h->config, 1));
     cJSON *schema = cJSON_Duplicate(h->schema, 1);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coll_internal.h" /* COLL_INDEX_GEO / _TEXT, coll_index_set_text */
 #include "filter.h"
 #include "log.h"
 
@@ -21,7 +22,11 @@
  * (coll_index_set), which filters with match.value / match.any conditions
  * on that field use to pick candidates; float, datetime and integer
  * (unless its "range" param is false) get an ordered one, which range
- * conditions use.  The results are exactly those of a full scan.  Such an index is not persisted: it is rebuilt from memory
+ * conditions use; geo gets grid cells for geo_* conditions; text gets an
+ * inverted index (coll_index_set_text with the tokenizer params), which
+ * also switches match.text / text_any / phrase on the field to token
+ * semantics (below).  Otherwise the results are exactly those of a full
+ * scan.  Such an index is not persisted: it is rebuilt from memory
  * whenever the collection is opened (catalog_index_apply) and when a
  * definition is created, replaced or deleted.  Two concurrent requests on
  * the same field may leave the in-memory index of the other request's
@@ -39,14 +44,13 @@
  * CollectionInfo.payload_schema, so clients that create indexes (or check
  * that they exist) work unchanged.
  *
- * The one difference in results: in Qdrant a full-text ("text") index
- * changes `match: {"text": ...}` on that field from substring matching
- * (what Qdrant does without the index) to token matching (every token of
- * the query, after the index's tokenizer, lowercasing, stopwords and
- * stemming, must be among the value's tokens), and `match: {"phrase"}`
- * needs phrase_matching.  veclog keeps substring matching whether or not a
- * text index is defined: a query for "tok" finds "tokens" here, not in
- * Qdrant.
+ * A full-text ("text") index changes results, in Qdrant and here:
+ * `match: {"text" | "text_any" | "phrase"}` on that field goes from
+ * substring matching to token matching with the index's tokenizer,
+ * lowercase, min_token_len, max_token_len and phrase_matching (filter.c,
+ * coll_textidx.c).  Its stopwords, stemmer and ascii_folding params are
+ * stored but not applied: with them, results can differ from Qdrant's.
+ * A "geo" index gives candidates to geo_* conditions (same results).
  *
  * Stored form of one index (what index_schema_parse returns): the type name
  * for the string form of PayloadFieldSchema, or for the object form the
@@ -445,6 +449,7 @@ static int schema_kind(const cJSON *schema)
         { "keyword", COLL_INDEX_KEYWORD }, { "integer", COLL_INDEX_INTEGER },
         { "bool", COLL_INDEX_BOOL }, { "uuid", COLL_INDEX_UUID },
         { "float", COLL_INDEX_FLOAT }, { "datetime", COLL_INDEX_DATETIME },
+        { "geo", COLL_INDEX_GEO }, { "text", COLL_INDEX_TEXT },
     };
 
     for (size_t i = 0; cJSON_IsString(type) && i < sizeof(kinds) / sizeof(kinds[0]); i++) {
@@ -460,17 +465,50 @@ static int schema_kind(const cJSON *schema)
     return 0;
 }
 
+/* The tokenizer params of a stored text definition (TextIndexParams;
+ * absent fields take Qdrant's defaults: word, lowercase, no length
+ * limits, no phrase matching). */
+static void schema_text_params(const cJSON *schema, filter_text_params_t *tp)
+{
+    static const char *const toks[] = { "word", "whitespace", "prefix", "multilingual" };
+    const cJSON *v;
+
+    *tp = (filter_text_params_t){ .tokenizer = FILTER_TOK_WORD, .lowercase = true,
+                                  .max_token_len = SIZE_MAX };
+    if (!cJSON_IsObject(schema))
+        return;
+    v = cJSON_GetObjectItemCaseSensitive(schema, "tokenizer");
+    for (int i = 0; cJSON_IsString(v) && i < 4; i++)
+        if (strcmp(v->valuestring, toks[i]) == 0)
+            tp->tokenizer = i; /* same order as enum filter_tokenizer */
+    v = cJSON_GetObjectItemCaseSensitive(schema, "min_token_len");
+    if (cJSON_IsNumber(v))
+        tp->min_token_len = (size_t)v->valuedouble;
+    v = cJSON_GetObjectItemCaseSensitive(schema, "max_token_len");
+    if (cJSON_IsNumber(v))
+        tp->max_token_len = (size_t)v->valuedouble;
+    tp->lowercase = !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(schema, "lowercase"));
+    tp->phrase_matching =
+        cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(schema, "phrase_matching"));
+}
+
 /* Make h->coll's in-memory index on field match a definition of kind
- * (0: none). */
-static void index_sync(catalog_handle_t *h, const char *field, int kind)
+ * (0: none); tp: the params of a text definition. */
+static void index_sync(catalog_handle_t *h, const char *field, int kind,
+                       const filter_text_params_t *tp)
 {
     err_t e;
+    int rc;
 
     if (h->coll == NULL)
         return;
     if (kind == 0) {
         coll_index_drop(h->coll, field);
-    } else if (coll_index_set(h->coll, field, kind, &e) != ERR_OK) {
+        return;
+    }
+    rc = kind == COLL_INDEX_TEXT ? coll_index_set_text(h->coll, field, tp, &e)
+                                 : coll_index_set(h->coll, field, kind, &e);
+    if (rc != ERR_OK) {
         coll_index_drop(h->coll, field);
         log_warn("catalog", "%s: in-memory index on \"%s\" not built: %s", h->name, field, e.msg);
     }
@@ -480,9 +518,12 @@ void catalog_index_apply(catalog_handle_t *h)
 {
     const cJSON *it;
 
-    cJSON_ArrayForEach(it, h->schema)
+    cJSON_ArrayForEach(it, h->schema) {
+        filter_text_params_t tp;
+        schema_text_params(it, &tp);
         if (schema_kind(it) != 0)
-            index_sync(h, it->string, schema_kind(it));
+            index_sync(h, it->string, schema_kind(it), &tp);
+    }
 }
 
 /* Replace h->schema by schema (owned) and persist; on failure nothing
@@ -529,6 +570,8 @@ int catalog_index_create(catalog_t *cat, catalog_handle_t *h, const cJSON *body,
     if ((rc = index_schema_parse(schema, "field_schema", &norm, err)) != ERR_OK)
         return rc;
     int kind = schema_kind(norm);
+    filter_text_params_t tp;
+    schema_text_params(norm, &tp); /* norm belongs to h->schema after the commit */
 
     pthread_mutex_lock(&cat->mu);
     if (h->dropped || !h->ready) {
@@ -552,7 +595,7 @@ int catalog_index_create(catalog_t *cat, catalog_handle_t *h, const cJSON *body,
     }
     pthread_mutex_unlock(&cat->mu);
     if (rc == ERR_OK) {
-        index_sync(h, name->valuestring, kind);
+        index_sync(h, name->valuestring, kind, &tp);
         log_info("catalog", "%s: payload index on \"%s\" defined", h->name, name->valuestring);
     }
     return rc;
@@ -583,7 +626,7 @@ int catalog_index_delete(catalog_t *cat, catalog_handle_t *h, const char *field,
     /* else: nothing to remove, which Qdrant answers with success too */
     pthread_mutex_unlock(&cat->mu);
     if (rc == ERR_OK)
-        index_sync(h, field, 0);
+        index_sync(h, field, 0, NULL);
     return rc;
 }
 

@@ -163,6 +163,8 @@ static int slots_reserve(coll_t *c)
         memset(p + c->cap_slots, 0, cap - c->cap_slots);
         c->vs[k].present = p;
     }
+    if (coll_vindex_reserve(c, c->cap_slots, cap) != ERR_OK)
+        return ERR_NOMEM;
     c->cap_slots = cap;
     return ERR_OK;
 }
@@ -176,6 +178,7 @@ static int64_t slot_new(coll_t *c, const ptid_t *id)
     c->slots[s].id = *id;
     for (uint32_t k = 0; k < c->n_defs; k++)
         c->vs[k].present[s] = 0;
+    coll_vindex_slot_new(c, s);
     map_put(c->map, c->map_cap, id, s + 1);
     return s;
 }
@@ -615,7 +618,7 @@ static bool update_allowed(apply_t *a, const change_t *ch)
     const cJSON *payload = ch->payload_set ? ch->payload
                                            : (ch->slot >= 0 ? a->c->slots[ch->slot].payload : NULL);
     filter_point_t fp = { &ch->id, payload, NULL, NULL };
-    return filter_match(a->update_filter, &fp);
+    return coll_filter_match(a->c, a->update_filter, &fp);
 }
 
 static int apply_upsert_point(apply_t *a, size_t i)
@@ -767,7 +770,7 @@ static int filter_targets(apply_t *a, ptid_t **ids, size_t *n, err_t *err)
             continue;
         hv_ctx_t h = { c, s };
         filter_point_t fp = { &c->slots[s].id, c->slots[s].payload, slot_has_vector, &h };
-        if (!filter_match(f, &fp))
+        if (!coll_filter_match(c, f, &fp))
             continue;
         if (*n == cap) {
             cap = cap ? cap * 2 : 64;
@@ -896,6 +899,7 @@ static int apply_swap_one(coll_t *c, change_t *ch)
         uint8_t *pr = &c->vs[k].present[s];
         if (v == VP_KEEP)
             continue;
+        coll_vindex_unmap(c, k, (uint32_t)s); /* the graph's copy is stale now */
         c->vectors -= *pr;
         *pr = v != NULL;
         c->vectors += *pr;
@@ -1122,8 +1126,10 @@ int coll_write(coll_t *c, op_t *op, coll_write_result_t *res, err_t *err)
     if (rc != ERR_OK)
         return rc;
     rc = apply_in_order(c, seq, wal_sync(c->wal, seq, err), op, res, err);
-    if (rc == ERR_OK)
+    if (rc == ERR_OK) {
         maybe_checkpoint(c);
+        coll_vindex_kick(c);
+    }
     return rc;
 }
 
@@ -1250,6 +1256,9 @@ static int coll_init(coll_t *c, const char *dir, const coll_opts_t *o, err_t *er
         if (c->defs[i].name == NULL)
             return err_set(err, ERR_NOMEM, "no memory");
     }
+    int rc = coll_vindex_init(c, o, err);
+    if (rc != ERR_OK)
+        return rc;
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return err_errno(err, errno, "create %s", dir);
     return ERR_OK;
@@ -1287,6 +1296,9 @@ int coll_open(const char *dir, const coll_opts_t *o, coll_t **out, err_t *err)
     if (st.last_seq > applied)
         log_info("coll", "%s: replayed WAL %" PRIu64 "..%" PRIu64, dir, applied + 1, st.last_seq);
     c->applied_seq = st.last_seq;
+    rc = coll_vindex_open(c, err);
+    if (rc != ERR_OK)
+        goto fail;
     *out = c;
     return ERR_OK;
 fail:
@@ -1357,6 +1369,7 @@ int coll_tombstones_purge(coll_t *c, uint64_t upto_seq, size_t *purged, err_t *e
                 c->vs[k].present[w] = c->vs[k].present[s];
                 memcpy(c->vs[k].data + (size_t)w * d, c->vs[k].data + (size_t)s * d, d * sizeof(float));
             }
+            coll_vindex_move(c, s, w);
         }
         w++;
     }
@@ -1369,8 +1382,10 @@ int coll_tombstones_purge(coll_t *c, uint64_t upto_seq, size_t *purged, err_t *e
     c->tombs -= *purged;
     if (map_rebuild(c, c->map_cap ? c->map_cap : 1024) != ERR_OK && rc == ERR_OK)
         rc = err_set(err, ERR_NOMEM, "no memory");
-    if (*purged > 0)
+    if (*purged > 0) {
         coll_index_rebuild_all(c); /* slots were renumbered */
+        coll_vindex_renumbered(c);
+    }
     pthread_rwlock_unlock(&c->lock);
     pthread_mutex_unlock(&c->apply_mu);
     rocksdb_writebatch_destroy(b);
@@ -1385,6 +1400,7 @@ void coll_info_get(coll_t *c, coll_info_t *info)
     info->tombstones = c->tombs;
     info->vectors = c->vectors;
     info->indexes = (uint32_t)c->n_idx;
+    coll_vindex_info(c, info);
     pthread_rwlock_unlock(&c->lock);
     info->index_reads = __atomic_load_n(&c->st_index_reads, __ATOMIC_RELAXED);
     info->index_candidates = __atomic_load_n(&c->st_index_cands, __ATOMIC_RELAXED);
@@ -1402,6 +1418,7 @@ void coll_close(coll_t *c)
 
     if (c == NULL)
         return;
+    coll_vindex_stop(c); /* before anything the optimizer reads is freed */
     if (c->wal != NULL && c->db != NULL && coll_checkpoint(c, &e) != ERR_OK)
         log_warn("coll", "%s: final checkpoint failed: %s", c->dir, e.msg);
     wal_close(c->wal);
@@ -1416,6 +1433,7 @@ void coll_close(coll_t *c)
     if (c->fopts)
         rocksdb_flushoptions_destroy(c->fopts);
     coll_index_free_all(c);
+    coll_vindex_free(c);
     for (uint32_t s = 0; s < c->n_slots; s++)
         cJSON_Delete(c->slots[s].payload);
     free(c->slots);

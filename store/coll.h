@@ -47,6 +47,19 @@ typedef struct coll_opts {
     /* Flush the store and truncate the WAL when it holds more than this
      * many bytes (0: 64 MiB). */
     uint64_t checkpoint_bytes;
+    /* Vector index (HNSW segments built in the background; see
+     * coll_vindex.c).  Qdrant's units: thresholds in KB of vectors (kb *
+     * 1024 / (dim * 4) vectors).  0 means the default given, except for
+     * indexing_threshold_kb where 0 means "never index" (as in Qdrant), so a
+     * zeroed coll_opts_t keeps every search exact. */
+    uint64_t indexing_threshold_kb;
+    uint64_t full_scan_threshold_kb;      /* 0: 10000 */
+    uint32_t hnsw_m;                      /* 0: 16 */
+    uint32_t hnsw_ef_construct;           /* 0: 100 */
+    uint32_t max_indexing_threads;        /* 0: 2 */
+    bool hnsw_on_disk;                    /* map every segment (also per vector: on_disk) */
+    double deleted_threshold;             /* <= 0: 0.2 */
+    uint64_t vacuum_min_vector_number;    /* 0: 1000 */
 } coll_opts_t;
 
 /* Parse Qdrant's VectorsConfig (`{"size", "distance", "on_disk"}` for one
@@ -197,9 +210,15 @@ typedef struct coll_search_req {
      * ids that do not exist or lack the vector are skipped. */
     const ptid_t *only_ids;
     size_t n_only_ids;
+    /* Qdrant's search params: exact forces a full scan; hnsw_ef is the
+     * graph's candidate list size (0: the collection's ef_construct). */
+    bool exact;
+    size_t hnsw_ef;
 } coll_search_req_t;
 
-/* Exact k-NN.  *out: JSON array of ScoredPoint (id, version, score,
+/* k-NN: through the HNSW segments plus an exact scan of the vectors not
+ * yet indexed (coll_vindex.c), or an exact scan (req->exact, only_ids, no
+ * segments, or a filter the planner finds selective enough).  *out: JSON array of ScoredPoint (id, version, score,
  * payload, vector), best first. */
 int coll_search(coll_t *c, const coll_search_req_t *req, cJSON **out, err_t *err);
 
@@ -225,6 +244,13 @@ typedef struct coll_info {
     uint64_t index_reads;     /* reads / filter ops whose candidates came from an index */
     uint64_t index_candidates;/* candidate points those examined */
     uint64_t index_range_reads; /* those of index_reads that used a range */
+    uint64_t indexed_vectors; /* vectors served by HNSW segments, over all names */
+    uint32_t segments;        /* HNSW segments over all names */
+    bool optimizing;          /* the optimizer is building a segment */
+    uint64_t index_builds;    /* graphs built since coll_open (never at open) */
+    uint64_t index_deleted;   /* nodes marked deleted over all segments (vacuum reclaims) */
+    uint64_t index_nodes;     /* nodes over all segments, deleted included */
+    uint64_t graph_searches;  /* searches answered through the segments */
 } coll_info_t;
 
 void coll_info_get(coll_t *c, coll_info_t *info);

@@ -1,7 +1,7 @@
 /*
- * coll_index.c - in-memory payload indexes (equality and ordered) of a
- * collection and the planner that uses them.  Part of the coll module (coll.h,
- * coll_internal.h).
+ * coll_index.c - in-memory payload indexes (equality, ordered, geo and
+ * full-text) of a collection and the planner that uses them.  Part of the
+ * coll module (coll.h, coll_internal.h).
  *
  * STRUCTURE
  * One index per indexed key path: a chained hash table from value to the
@@ -26,6 +26,20 @@
  * removing an entry costs a binary search and a memmove within one chunk
  * (a full chunk splits in two, an empty one leaves the directory).
  *
+ * GEO indexes use the value table with grid cells as keys (see "geo
+ * cells" below): a point is in one cell per grid level, a query region
+ * (filter_must_geo: the bounding box of a box, radius or polygon, split
+ * at the antimeridian, widened to every longitude around a pole) maps to
+ * the cells it overlaps on the finest grid where they are few.
+ *
+ * TEXT indexes hold a coll_textidx_t (coll_textidx.c): token -> slots,
+ * fed with the field's strings.  A text index also changes what
+ * match.text / text_any / phrase mean on its field (token semantics, as
+ * in Qdrant), so every filter of the collection is evaluated through
+ * coll_filter_match, which tells filter_match_text the params of the
+ * text index of each key (a broken index too: it is incomplete, not
+ * absent).
+ *
  * CONSISTENCY
  * The applier calls coll_index_update for every slot whose payload or
  * liveness changes, inside the swap (lock held exclusively), so readers
@@ -44,11 +58,16 @@
  * (number or datetime): the entries between the two positions its bounds
  * give, whose difference estimates the set's size (an array holding two
  * values in range counts twice).  The smallest is taken, sorted ascending
- * (the order of a full scan) and deduplicated.  Callers evaluate
- * the full filter on each candidate, so results equal a full scan's.
+ * (the order of a full scan) and deduplicated.  Full-text conditions
+ * (filter_must_text) on a text-indexed path offer the intersection of
+ * their tokens' slot sets (text_any: the union), estimated by the
+ * smallest set (the sum); geo conditions the slots of their cells, plus
+ * those of points outside the world box.  Callers evaluate the full
+ * filter on each candidate, so results equal a full scan's.
  */
 #include "coll_internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -81,16 +100,11 @@ typedef struct opos {
     uint32_t i;
 } opos_t;
 
-typedef struct sset {
-    uint32_t *t;              /* slot + 1, 0 = empty */
-    uint32_t cap, n;          /* cap: 0 or a power of two */
-} sset_t;
-
 typedef struct ival {
     struct ival *next;
     uint64_t hash;
     int64_t i;                /* integer, or bool as 0 / 1 */
-    sset_t slots;
+    coll_sset_t slots;
     char s[];                 /* string kinds */
 } ival_t;
 
@@ -100,6 +114,7 @@ typedef struct coll_index {
     bool ordered;             /* keeps ord (range conditions) */
     bool broken;
     oidx_t ord;
+    coll_textidx_t *text;     /* COLL_INDEX_TEXT */
     ival_t **buckets;
     size_t nb, nvals;         /* nb: 0 or a power of two */
 } coll_index_t;
@@ -132,7 +147,7 @@ static void sset_put(uint32_t *t, uint32_t cap, uint32_t v)
     t[i] = v;
 }
 
-static int sset_add(sset_t *s, uint32_t slot)
+int coll_sset_add(coll_sset_t *s, uint32_t slot)
 {
     uint32_t v = slot + 1;
 
@@ -160,7 +175,7 @@ static int sset_add(sset_t *s, uint32_t slot)
     }
 }
 
-static void sset_del(sset_t *s, uint32_t slot)
+void coll_sset_del(coll_sset_t *s, uint32_t slot)
 {
     uint32_t v = slot + 1, mask = s->cap - 1, i;
 
@@ -180,6 +195,18 @@ static void sset_del(sset_t *s, uint32_t slot)
     }
     s->t[i] = 0;
     s->n--;
+}
+
+bool coll_sset_has(const coll_sset_t *s, uint32_t slot)
+{
+    uint32_t v = slot + 1, mask = s->cap - 1;
+
+    if (s->cap == 0)
+        return false;
+    for (uint32_t i = mix32(v) & mask; s->t[i] != 0; i = (i + 1) & mask)
+        if (s->t[i] == v)
+            return true;
+    return false;
 }
 
 /* ---- ordered indexes ---------------------------------------------------- */
@@ -528,7 +555,7 @@ static void ival_remove_slot(coll_index_t *ix, const ikey_t *k, uint32_t slot)
         ival_t *v = *pp;
         if (v->hash != k->hash || (k->s ? strcmp(v->s, k->s) != 0 : v->i != k->i))
             continue;
-        sset_del(&v->slots, slot);
+        coll_sset_del(&v->slots, slot);
         if (v->slots.n == 0) {
             *pp = v->next;
             free(v->slots.t);
@@ -553,6 +580,8 @@ static void index_clear(coll_index_t *ix)
     ix->buckets = NULL;
     ix->nb = ix->nvals = 0;
     ord_clear(&ix->ord);
+    if (ix->text != NULL)
+        coll_textidx_clear(ix->text);
 }
 
 static void index_free(coll_index_t *ix)
@@ -560,17 +589,173 @@ static void index_free(coll_index_t *ix)
     if (ix == NULL)
         return;
     index_clear(ix);
+    coll_textidx_free(ix->text);
     free(ix->field);
     free(ix);
 }
 
+/* ---- geo cells --------------------------------------------------------- */
+
+/* A geo index keys its value table by grid cells: every point is in one
+ * cell of each of GEO_LEVELS grids (8, 1, 1/8 and 1/64 degree squares;
+ * powers of two, so cell numbers are exact), a query takes the finest
+ * grid on which the region filter_must_geo gives covers at most
+ * GEO_CELLS_MAX cells.  Cell numbers grow with the coordinate, so a point
+ * inside the region is in a cell between those of the region's corners.
+ * Points outside the world box (or with non-finite coordinates) share one
+ * cell that every query includes. */
+#define GEO_LEVELS 4
+#define GEO_CELLS_MAX 64
+#define GEO_OUTSIDE ((int64_t)0x7f << 56)
+
+static const double geo_size[GEO_LEVELS] = { 8, 1, 0.125, 0.015625 };
+
+/* Cell number of coordinate x (origin: 90 for latitudes, 180 for
+ * longitudes) on grid l. */
+static uint32_t geo_idx(double x, double origin, int l)
+{
+    uint32_t n = (uint32_t)(2 * origin / geo_size[l]);
+    double k = floor((x + origin) / geo_size[l]);
+
+    if (!(k > 0))
+        return 0;
+    return k >= n ? n - 1 : (uint32_t)k;
+}
+
+static int64_t geo_key(int l, uint32_t lat, uint32_t lon)
+{
+    return ((int64_t)(l + 1) << 56) | ((int64_t)lat << 28) | (int64_t)lon;
+}
+
+/* The cells of payload value v (filter.c's geo_point_of: an object with
+ * numeric "lon" and "lat"); returns how many (0: not a geo point). */
+static size_t geo_keys_of(const cJSON *v, int64_t keys[GEO_LEVELS])
+{
+    const cJSON *x, *y;
+
+    if (!cJSON_IsObject(v))
+        return 0;
+    x = cJSON_GetObjectItemCaseSensitive(v, "lon");
+    y = cJSON_GetObjectItemCaseSensitive(v, "lat");
+    if (!cJSON_IsNumber(x) || !cJSON_IsNumber(y))
+        return 0;
+    double lon = x->valuedouble, lat = y->valuedouble;
+    if (!(lon >= -180 && lon <= 180 && lat >= -90 && lat <= 90)) {
+        keys[0] = GEO_OUTSIDE;
+        return 1;
+    }
+    for (int l = 0; l < GEO_LEVELS; l++)
+        keys[l] = geo_key(l, geo_idx(lat, 90, l), geo_idx(lon, 180, l));
+    return GEO_LEVELS;
+}
+
+static bool geo_empty(const filter_geo_t *g)
+{
+    return g->n_lon == 0 || !(g->lat_lo <= g->lat_hi);
+}
+
+/* Cells of region g on grid l. */
+static size_t geo_ncells(const filter_geo_t *g, int l)
+{
+    size_t n = 0;
+
+    if (geo_empty(g))
+        return 0;
+    size_t rows = geo_idx(g->lat_hi, 90, l) - geo_idx(g->lat_lo, 90, l) + 1;
+    for (size_t i = 0; i < g->n_lon; i++)
+        if (g->lon_lo[i] <= g->lon_hi[i])
+            n += rows * (geo_idx(g->lon_hi[i], 180, l) - geo_idx(g->lon_lo[i], 180, l) + 1);
+    return n;
+}
+
+static int geo_level(const filter_geo_t *g)
+{
+    for (int l = GEO_LEVELS - 1; l > 0; l--)
+        if (geo_ncells(g, l) <= GEO_CELLS_MAX)
+            return l;
+    return 0;
+}
+
+/* The slots of cell key into out (NULL: count them); returns how many. */
+static size_t geo_cell_slots(const coll_index_t *ix, int64_t key, uint32_t *out)
+{
+    ikey_t k = { NULL, key, hash_int(key) };
+    const ival_t *v = ival_find(ix, &k);
+    size_t w = 0;
+
+    if (v == NULL)
+        return 0;
+    if (out == NULL)
+        return v->slots.n;
+    for (uint32_t t = 0; t < v->slots.cap; t++)
+        if (v->slots.t[t] != 0)
+            out[w++] = v->slots.t[t] - 1;
+    return w;
+}
+
+/* The slots of every cell of g on grid l, plus those outside the world
+ * box, into out (NULL: count them). */
+static size_t geo_slots(const coll_index_t *ix, const filter_geo_t *g, int l, uint32_t *out)
+{
+    size_t w = geo_cell_slots(ix, GEO_OUTSIDE, out);
+
+    if (geo_empty(g))
+        return w;
+    uint32_t la0 = geo_idx(g->lat_lo, 90, l), la1 = geo_idx(g->lat_hi, 90, l);
+    for (size_t i = 0; i < g->n_lon; i++) {
+        if (!(g->lon_lo[i] <= g->lon_hi[i]))
+            continue;
+        uint32_t lo0 = geo_idx(g->lon_lo[i], 180, l), lo1 = geo_idx(g->lon_hi[i], 180, l);
+        for (uint32_t la = la0; la <= la1; la++)
+            for (uint32_t lo = lo0; lo <= lo1; lo++)
+                w += geo_cell_slots(ix, geo_key(l, la, lo), out ? out + w : NULL);
+    }
+    return w;
+}
+
 /* ---- maintenance ------------------------------------------------------- */
+
+/* Add (remove) slot under key k of the value table. */
+static int ival_slot(coll_index_t *ix, const ikey_t *k, uint32_t slot, bool add)
+{
+    if (!add) {
+        ival_remove_slot(ix, k, slot);
+        return ERR_OK;
+    }
+    ival_t *iv = ival_get(ix, k);
+    return iv != NULL ? coll_sset_add(&iv->slots, slot) : ERR_NOMEM;
+}
+
+/* Text and geo indexes: one value (an array element, or not an array). */
+static int index_one_special(coll_index_t *ix, uint32_t slot, const cJSON *v, bool add)
+{
+    int64_t keys[GEO_LEVELS];
+    int rc = ERR_OK;
+
+    if (ix->kind == COLL_INDEX_TEXT) {
+        if (!cJSON_IsString(v) || v->valuestring == NULL)
+            return ERR_OK;
+        if (!add) {
+            coll_textidx_del(ix->text, slot, v->valuestring);
+            return ERR_OK;
+        }
+        return coll_textidx_add(ix->text, slot, v->valuestring);
+    }
+    size_t n = geo_keys_of(v, keys);
+    for (size_t i = 0; i < n && rc == ERR_OK; i++) {
+        ikey_t k = { NULL, keys[i], hash_int(keys[i]) };
+        rc = ival_slot(ix, &k, slot, add);
+    }
+    return rc;
+}
 
 static int index_one(coll_index_t *ix, uint32_t slot, const cJSON *v, bool add)
 {
     ikey_t k;
     oent_t e;
 
+    if (ix->kind == COLL_INDEX_TEXT || ix->kind == COLL_INDEX_GEO)
+        return index_one_special(ix, slot, v, add);
     if (ix->ordered && okey_of(ix, v, &e)) {
         e.slot = slot;
         if (!add)
@@ -580,12 +765,7 @@ static int index_one(coll_index_t *ix, uint32_t slot, const cJSON *v, bool add)
     }
     if (!key_of(ix->kind, v, &k))
         return ERR_OK;
-    if (!add) {
-        ival_remove_slot(ix, &k, slot);
-        return ERR_OK;
-    }
-    ival_t *iv = ival_get(ix, &k);
-    return iv != NULL ? sset_add(&iv->slots, slot) : ERR_NOMEM;
+    return ival_slot(ix, &k, slot, add);
 }
 
 /* Add (or remove) slot under every value payload holds at the path. */
@@ -675,31 +855,38 @@ static ssize_t index_pos(const coll_t *c, const char *field)
     return -1;
 }
 
-int coll_index_set(coll_t *c, const char *field, int kind, err_t *err)
+/* A new, empty index on field (tp: a text index with these params). */
+static int index_new(const char *field, int base, const filter_text_params_t *tp,
+                     coll_index_t **out, err_t *err)
 {
-    coll_index_t *ix, *old = NULL;
-    int rc;
+    coll_index_t *ix;
 
+    *out = NULL;
     if (field == NULL || !filter_path_is_valid(field))
         return err_set(err, ERR_INVALID, "index: \"%s\" is not a valid key path",
                        field ? field : "");
-    int base = kind & ~COLL_INDEX_RANGE;
-    if (base < COLL_INDEX_KEYWORD || base > COLL_INDEX_DATETIME ||
-        ((kind & COLL_INDEX_RANGE) && base != COLL_INDEX_INTEGER))
-        return err_set(err, ERR_INVALID, "index: unknown kind %d", kind);
     ix = calloc(1, sizeof(*ix));
-    if (ix == NULL || (ix->field = strdup(field)) == NULL) {
-        free(ix);
+    if (ix == NULL || (ix->field = strdup(field)) == NULL ||
+        (tp != NULL && (ix->text = coll_textidx_new(tp)) == NULL)) {
+        index_free(ix);
         return err_set(err, ERR_NOMEM, "no memory");
     }
     ix->kind = base;
-    ix->ordered = (kind & COLL_INDEX_RANGE) || base == COLL_INDEX_FLOAT ||
-                  base == COLL_INDEX_DATETIME;
+    *out = ix;
+    return ERR_OK;
+}
+
+/* Build ix from memory and install it in place of field's index. */
+static int index_install(coll_t *c, coll_index_t *ix, err_t *err)
+{
+    coll_index_t *old = NULL;
+    int rc;
+
     pthread_mutex_lock(&c->apply_mu);
     rc = index_build(c, ix);
     if (rc == ERR_OK) {
         pthread_rwlock_wrlock(&c->lock);
-        ssize_t p = index_pos(c, field);
+        ssize_t p = index_pos(c, ix->field);
         if (p >= 0) {
             old = c->idx[p];
             c->idx[p] = ix;
@@ -716,11 +903,41 @@ int coll_index_set(coll_t *c, const char *field, int kind, err_t *err)
     }
     pthread_mutex_unlock(&c->apply_mu);
     if (rc != ERR_OK) {
+        rc = err_set(err, ERR_NOMEM, "no memory building the index on \"%s\"", ix->field);
         index_free(ix);
-        return err_set(err, ERR_NOMEM, "no memory building the index on \"%s\"", field);
+        return rc;
     }
     index_free(old);
     return ERR_OK;
+}
+
+int coll_index_set(coll_t *c, const char *field, int kind, err_t *err)
+{
+    coll_index_t *ix;
+    int rc, base = kind & ~COLL_INDEX_RANGE;
+
+    if ((base < COLL_INDEX_KEYWORD || base > COLL_INDEX_GEO ||
+         ((kind & COLL_INDEX_RANGE) && base != COLL_INDEX_INTEGER)) &&
+        filter_path_is_valid(field ? field : ""))
+        return err_set(err, ERR_INVALID, "index: unknown kind %d", kind);
+    if ((rc = index_new(field, base, NULL, &ix, err)) != ERR_OK)
+        return rc;
+    ix->ordered = (kind & COLL_INDEX_RANGE) || base == COLL_INDEX_FLOAT ||
+                  base == COLL_INDEX_DATETIME;
+    return index_install(c, ix, err);
+}
+
+int coll_index_set_text(coll_t *c, const char *field, const filter_text_params_t *tp,
+                        err_t *err)
+{
+    coll_index_t *ix;
+    int rc;
+
+    if (tp == NULL || tp->tokenizer < FILTER_TOK_WORD || tp->tokenizer > FILTER_TOK_MULTILINGUAL)
+        return err_set(err, ERR_INVALID, "index: bad text index params");
+    if ((rc = index_new(field, COLL_INDEX_TEXT, tp, &ix, err)) != ERR_OK)
+        return rc;
+    return index_install(c, ix, err);
 }
 
 void coll_index_drop(coll_t *c, const char *field)
@@ -781,22 +998,26 @@ static int u32_cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The chosen candidate source: an equality condition, or the entries of an
- * ordered index from `from` to `to`. */
+enum plan_src { SRC_EQ = 1, SRC_RANGE, SRC_TEXT, SRC_GEO };
+
+/* The chosen candidate source: an equality condition, the entries of an
+ * ordered index from `from` to `to`, a full-text condition or the cells of
+ * a geo region on grid `level`. */
 typedef struct plan {
+    int src;                  /* enum plan_src; 0: none found */
     const coll_index_t *ix;
-    const filter_eq_t *eq;    /* NULL: range */
+    const filter_eq_t *eq;
     opos_t from, to;
+    const filter_text_t *text;
+    const filter_geo_t *geo;
+    int level;
     size_t n;                 /* estimated (an upper bound of) candidates */
-    bool found;
 } plan_t;
 
 static void plan_offer(plan_t *p, const plan_t *cand)
 {
-    if (!p->found || cand->n < p->n) {
+    if (p->src == 0 || cand->n < p->n)
         *p = *cand;
-        p->found = true;
-    }
 }
 
 static void plan_eqs(const coll_t *c, const filter_eq_t *eqs, size_t n_eq, plan_t *best)
@@ -807,7 +1028,7 @@ static void plan_eqs(const coll_t *c, const filter_eq_t *eqs, size_t n_eq, plan_
             if (ix->broken || !kind_fits(ix->kind, eqs[i].type) ||
                 !filter_path_same(ix->field, eqs[i].key))
                 continue;
-            plan_t p = { .ix = ix, .eq = &eqs[i], .n = eq_size(ix, &eqs[i]) };
+            plan_t p = { .src = SRC_EQ, .ix = ix, .eq = &eqs[i], .n = eq_size(ix, &eqs[i]) };
             plan_offer(best, &p);
         }
     }
@@ -853,9 +1074,40 @@ static void plan_ranges(const coll_t *c, const filter_range_t *rs, size_t n_r, p
                 rs[i].datetime != (ix->kind == COLL_INDEX_DATETIME) ||
                 !filter_path_same(ix->field, rs[i].key))
                 continue;
-            plan_t p = { .ix = ix };
+            plan_t p = { .src = SRC_RANGE, .ix = ix };
             range_span(ix, &rs[i], &p.from, &p.to);
             p.n = ord_between(&ix->ord, p.from, p.to);
+            plan_offer(best, &p);
+        }
+    }
+}
+
+/* Full-text conditions on text-indexed fields. */
+static void plan_texts(const coll_t *c, const filter_text_t *ts, size_t n_t, plan_t *best)
+{
+    for (size_t i = 0; i < n_t; i++) {
+        for (size_t k = 0; k < c->n_idx; k++) {
+            const coll_index_t *ix = c->idx[k];
+            if (ix->broken || ix->kind != COLL_INDEX_TEXT || !filter_path_same(ix->field, ts[i].key))
+                continue;
+            plan_t p = { .src = SRC_TEXT, .ix = ix, .text = &ts[i] };
+            p.n = coll_textidx_estimate(ix->text, &ts[i]);
+            if (p.n != SIZE_MAX)
+                plan_offer(best, &p);
+        }
+    }
+}
+
+/* Geo conditions on geo-indexed fields. */
+static void plan_geos(const coll_t *c, const filter_geo_t *gs, size_t n_g, plan_t *best)
+{
+    for (size_t i = 0; i < n_g; i++) {
+        for (size_t k = 0; k < c->n_idx; k++) {
+            const coll_index_t *ix = c->idx[k];
+            if (ix->broken || ix->kind != COLL_INDEX_GEO || !filter_path_same(ix->field, gs[i].key))
+                continue;
+            plan_t p = { .src = SRC_GEO, .ix = ix, .geo = &gs[i], .level = geo_level(&gs[i]) };
+            p.n = geo_slots(ix, &gs[i], p.level, NULL);
             plan_offer(best, &p);
         }
     }
@@ -867,7 +1119,11 @@ static size_t plan_collect(const plan_t *p, uint32_t *out)
     const coll_index_t *ix = p->ix;
     size_t w = 0;
 
-    if (p->eq != NULL) {
+    if (p->src == SRC_TEXT)
+        return coll_textidx_collect(ix->text, p->text, out);
+    if (p->src == SRC_GEO)
+        return geo_slots(ix, p->geo, p->level, out);
+    if (p->src == SRC_EQ) {
         for (size_t j = 0; j < p->eq->n; j++) {
             const ival_t *v = eq_value(ix, p->eq, j);
             for (uint32_t t = 0; v != NULL && t < v->slots.cap; t++)
@@ -887,22 +1143,43 @@ static size_t plan_collect(const plan_t *p, uint32_t *out)
     return w;
 }
 
-bool coll_index_plan(coll_t *c, const filter_t *f, uint32_t **slots, size_t *n)
-{
+#define MIN_CAP(n) ((n) < PLAN_EQ_MAX ? (n) : PLAN_EQ_MAX)
+
+/* The conjunctive conditions of a filter; plans point into them. */
+typedef struct conds {
     filter_eq_t eqs[PLAN_EQ_MAX];
     filter_range_t rs[PLAN_EQ_MAX];
-    plan_t best = { .found = false };
-    size_t n_eq, n_r, w;
+    filter_text_t ts[PLAN_EQ_MAX];
+    filter_geo_t gs[PLAN_EQ_MAX];
+} conds_t;
+
+/* The most selective source among f's conjunctive conditions. */
+static void plan_choose(const coll_t *c, const filter_t *f, conds_t *k, plan_t *best)
+{
+    size_t n;
+
+    n = filter_must_eq(f, k->eqs, PLAN_EQ_MAX);
+    plan_eqs(c, k->eqs, MIN_CAP(n), best);
+    n = filter_must_range(f, k->rs, PLAN_EQ_MAX);
+    plan_ranges(c, k->rs, MIN_CAP(n), best);
+    n = filter_must_text(f, k->ts, PLAN_EQ_MAX);
+    plan_texts(c, k->ts, MIN_CAP(n), best);
+    n = filter_must_geo(f, k->gs, PLAN_EQ_MAX);
+    plan_geos(c, k->gs, MIN_CAP(n), best);
+}
+
+bool coll_index_plan(coll_t *c, const filter_t *f, uint32_t **slots, size_t *n)
+{
+    plan_t best = { .src = 0 };
+    conds_t k;
+    size_t w;
 
     *slots = NULL;
     *n = 0;
     if (c->n_idx == 0 || f == NULL)
         return false;
-    n_eq = filter_must_eq(f, eqs, PLAN_EQ_MAX);
-    n_r = filter_must_range(f, rs, PLAN_EQ_MAX);
-    plan_eqs(c, eqs, n_eq < PLAN_EQ_MAX ? n_eq : PLAN_EQ_MAX, &best);
-    plan_ranges(c, rs, n_r < PLAN_EQ_MAX ? n_r : PLAN_EQ_MAX, &best);
-    if (!best.found)
+    plan_choose(c, f, &k, &best);
+    if (best.src == 0)
         return false;
     uint32_t *out = malloc((best.n ? best.n : 1) * sizeof(uint32_t));
     if (out == NULL)
@@ -915,9 +1192,33 @@ bool coll_index_plan(coll_t *c, const filter_t *f, uint32_t **slots, size_t *n)
             out[u++] = out[i];
     __atomic_fetch_add(&c->st_index_reads, 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&c->st_index_cands, (uint64_t)u, __ATOMIC_RELAXED);
-    if (best.eq == NULL)
+    if (best.src == SRC_RANGE)
         __atomic_fetch_add(&c->st_index_range, 1, __ATOMIC_RELAXED);
     *slots = out;
     *n = u;
     return true;
+}
+
+/* ---- evaluation with text indexes ------------------------------------- */
+
+static const filter_text_params_t *text_lookup(const void *ctx, const char *key)
+{
+    const coll_t *c = ctx;
+
+    for (size_t i = 0; i < c->n_idx; i++) {
+        const coll_index_t *ix = c->idx[i];
+        /* a broken index still defines the semantics (it is only
+         * incomplete), so it counts here */
+        if (ix->kind == COLL_INDEX_TEXT &&
+            (strcmp(ix->field, key) == 0 || filter_path_same(ix->field, key)))
+            return coll_textidx_params(ix->text);
+    }
+    return NULL;
+}
+
+bool coll_filter_match(const coll_t *c, const filter_t *f, const filter_point_t *p)
+{
+    filter_text_ctx_t tx = { text_lookup, c };
+
+    return filter_match_text(f, p, c->n_idx > 0 ? &tx : NULL);
 }

@@ -1,5 +1,6 @@
 /*
- * coll_read.c - the read path: retrieve, scroll, count, exact search.
+ * coll_read.c - the read path: retrieve, scroll, count, search (exact, or
+ * through coll_vindex.c's HNSW segments).
  *
  * Every read holds the collection's reader lock for its whole duration,
  * so it sees the state between two ops, never the middle of one.  Results
@@ -145,7 +146,7 @@ static bool slot_matches(const coll_t *c, uint32_t s, const filter_t *f)
         return true;
     hv_t h = { c, s };
     filter_point_t fp = { &c->slots[s].id, c->slots[s].payload, has_vector, &h };
-    return filter_match(f, &fp);
+    return coll_filter_match(c, f, &fp);
 }
 
 /* The slots a filtered read examines: the index planner's candidates, or
@@ -569,15 +570,83 @@ static void search_one(coll_t *c, const coll_search_req_t *req, int k, const flo
     topk_push(t, score, s);
 }
 
-static void search_scan(coll_t *c, const coll_search_req_t *req, int k, const float *q, topk_t *t)
+/* ---- search through the HNSW segments ---------------------------------- */
+
+typedef struct graph_ctx {
+    coll_t *c;
+    const coll_search_req_t *req;
+    int k;
+    const float *q;
+    topk_t *t;
+} graph_ctx_t;
+
+/* A graph hit goes through search_one like a scanned slot: scored from
+ * memory (the graph's copy is byte-identical), filter and threshold
+ * applied, so both paths give the same scores and tie-breaking. */
+static void graph_hit(void *ctx, uint32_t slot)
+{
+    graph_ctx_t *g = ctx;
+    search_one(g->c, g->req, g->k, g->q, g->t, slot);
+}
+
+/* Matches of f among up to 512 sampled slots, scaled to the whole
+ * collection: Qdrant's sampling estimate of a filter's cardinality when
+ * no payload index can tell.  The sample is scattered by a multiplicative
+ * hash, not strided, so payloads that follow insertion order (id % 100)
+ * do not alias with it; it is fixed, so plans are reproducible. */
+static uint64_t filter_estimate(const coll_t *c, const filter_t *f)
+{
+    uint32_t n = c->n_slots < 512 ? c->n_slots : 512, hits = 0;
+
+    for (uint32_t i = 0; i < n; i++)
+        hits += slot_matches(c, (uint32_t)((i * 2654435761ull) % c->n_slots), f);
+    return n ? (uint64_t)hits * c->n_slots / n : 0;
+}
+
+/* Qdrant's planner: a filter that leaves few points (at most
+ * full_scan_threshold, by the payload index's candidates or by sampling)
+ * is answered exactly; so is an exact request or a name with no segments. */
+static bool use_graph(coll_t *c, const coll_search_req_t *req, int k, const scan_t *sc)
+{
+    if (req->exact || coll_vindex_segments(c, (uint32_t)k) == 0)
+        return false;
+    if (req->filter == NULL)
+        return true;
+    uint64_t est = sc->cand ? sc->n : filter_estimate(c, req->filter);
+    return est > coll_vindex_full_scan_vectors(c, (uint32_t)k);
+}
+
+static int search_graph(coll_t *c, const coll_search_req_t *req, int k, const float *q, topk_t *t,
+                        err_t *err)
+{
+    graph_ctx_t g = { c, req, k, q, t };
+    size_t ef = req->hnsw_ef ? req->hnsw_ef : coll_vindex_default_ef(c);
+    int rc = coll_vindex_search(c, (uint32_t)k, q, t->k, ef, req->filter, graph_hit, &g, err);
+
+    __atomic_add_fetch(&c->st_graph_searches, 1, __ATOMIC_RELAXED);
+
+    /* the appendable part: every slot no segment serves */
+    for (uint32_t s = 0; rc == ERR_OK && s < c->n_slots; s++)
+        if (!coll_vindex_indexed(c, (uint32_t)k, s))
+            search_one(c, req, k, q, t, s);
+    return rc;
+}
+
+static int search_scan(coll_t *c, const coll_search_req_t *req, int k, const float *q, topk_t *t,
+                       err_t *err)
 {
     if (req->only_ids == NULL) {
         scan_t sc;
+        int rc = ERR_OK;
         scan_begin(c, req->filter, &sc);
-        for (size_t i = 0; i < sc.n; i++)
-            search_one(c, req, k, q, t, scan_slot(&sc, i));
+        if (use_graph(c, req, k, &sc)) {
+            rc = search_graph(c, req, k, q, t, err);
+        } else {
+            for (size_t i = 0; i < sc.n; i++)
+                search_one(c, req, k, q, t, scan_slot(&sc, i));
+        }
         scan_end(&sc);
-        return;
+        return rc;
     }
     /* candidates may repeat (several prefetches): score each slot once */
     uint8_t *seen = calloc(c->n_slots ? c->n_slots : 1, 1);
@@ -590,6 +659,7 @@ static void search_scan(coll_t *c, const coll_search_req_t *req, int k, const fl
         search_one(c, req, k, q, t, (uint32_t)s);
     }
     free(seen);
+    return ERR_OK;
 }
 
 int coll_points_scored(coll_t *c, const ptid_t *ids, const float *scores, size_t n,
@@ -642,7 +712,7 @@ int coll_search(coll_t *c, const coll_search_req_t *req, cJSON **out, err_t *err
     t.higher = dist_higher_better((enum dist_metric)t.metric);
     t.c = c;
     pthread_rwlock_rdlock(&c->lock);
-    search_scan(c, req, k, q, &t);
+    rc = search_scan(c, req, k, q, &t, err);
     tl_sort_topk = &t;
     qsort(t.h, t.n, sizeof(hit_t), hit_cmp);
     for (size_t i = req->offset; i < t.n && rc == ERR_OK; i++)

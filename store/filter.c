@@ -41,7 +41,10 @@
  * and nested arrays; null never passes.  match.text and match.phrase are
  * substring tests, match.text_any passes if any whitespace-separated token
  * of the query is a substring, match.prefix is a byte-wise prefix test
- * (what Qdrant does when no full-text index exists).
+ * (what Qdrant does when no full-text index exists).  With a full-text
+ * index on the key (filter_match_text; the caller says which keys have
+ * one and with which tokenizer params) text / text_any / phrase compare
+ * tokens instead: see "full-text tokenizers" below.
  * range: numbers only (bools are not numbers).  A range whose bounds are
  * strings is a datetime range: payload strings are parsed as datetimes and
  * compared as instants with nanosecond precision.
@@ -651,6 +654,133 @@ static bool geo_poly_has(const struct fgeo_poly *g, double lon, double lat)
     return true;
 }
 
+/* ---- evaluation with a text index (Qdrant's FullTextIndex) ---- */
+
+/*
+ * With a full-text index Qdrant checks a condition against the point's
+ * indexed document (check_match): the tokens of every string at the key
+ * (array elements included) together.  text: every query token is among
+ * them; text_any: some query token is; phrase (only with phrase_matching,
+ * else nothing matches): the phrase's tokens (tokenized as a document)
+ * appear consecutively within one string (Qdrant puts a boundary token
+ * between array elements).  A query without tokens matches nothing.
+ */
+struct tx_q {
+    const filter_text_params_t *tp;
+    const char *tok;          /* text / text_any: the query token */
+    size_t len;
+    const char *phrase;       /* phrase: the phrase */
+};
+
+static bool str_has_token(const struct tx_q *q, const char *s)
+{
+    struct filter_tok d;
+
+    filter_tok_init(&d, q->tp, s, true);
+    while (filter_tok_next(&d))
+        if (d.len == q->len && memcmp(d.buf, q->tok, q->len) == 0)
+            return true;
+    return false;
+}
+
+/* Do the phrase's tokens start at the current token of a? */
+static bool phrase_at(const struct tx_q *q, struct filter_tok *a)
+{
+    struct filter_tok ph;
+    bool first = true;
+
+    filter_tok_init(&ph, q->tp, q->phrase, true);
+    while (filter_tok_next(&ph)) {
+        if (!first && !filter_tok_next(a))
+            return false;
+        if (a->len != ph.len || memcmp(a->buf, ph.buf, ph.len) != 0)
+            return false;
+        first = false;
+    }
+    return !first;
+}
+
+static bool str_has_phrase(const struct tx_q *q, const char *s)
+{
+    struct filter_tok d, a;
+
+    filter_tok_init(&d, q->tp, s, true);
+    while (filter_tok_next(&d)) {
+        filter_tok_fork(&a, &d);
+        if (phrase_at(q, &a))
+            return true;
+    }
+    return false;
+}
+
+static bool tx_str(const struct tx_q *q, const cJSON *v)
+{
+    if (!cJSON_IsString(v) || v->valuestring == NULL)
+        return false;
+    return q->phrase != NULL ? str_has_phrase(q, v->valuestring)
+                             : str_has_token(q, v->valuestring);
+}
+
+static bool tx_visit(const cJSON *v, const void *ctx)
+{
+    const cJSON *c;
+
+    if (!cJSON_IsArray(v))
+        return tx_str(ctx, v);
+    for (c = v->child; c != NULL; c = c->next)
+        if (tx_str(ctx, c))
+            return true;
+    return false;
+}
+
+/* match.text (all) or text_any (!all) on an indexed field. */
+static bool tx_tokens(const struct ffield *f, const filter_text_params_t *tp,
+                      const cJSON *payload, bool all)
+{
+    struct filter_tok qt;
+    struct tx_q q = { tp, NULL, 0, NULL };
+    size_t n = 0;
+
+    filter_tok_init(&qt, tp, f->m.s, false);
+    while (filter_tok_next(&qt)) {
+        q.tok = qt.buf;
+        q.len = qt.len;
+        n++;
+        bool found = walk_path(&f->path, payload, tx_visit, &q, NULL);
+        if (found != all)
+            return found;
+    }
+    return all && n > 0;
+}
+
+static bool tx_field(const struct ffield *f, const filter_text_params_t *tp,
+                     const cJSON *payload)
+{
+    struct tx_q q = { tp, NULL, 0, f->m.s };
+
+    switch (f->m.kind) {
+    case FM_TEXT:
+        return tx_tokens(f, tp, payload, true);
+    case FM_TEXT_ANY:
+        return tx_tokens(f, tp, payload, false);
+    default: /* FM_PHRASE */
+        return tp->phrase_matching && walk_path(&f->path, payload, tx_visit, &q, NULL);
+    }
+}
+
+/* The text index params that apply to field condition f, or NULL: only a
+ * pure full-text condition (nothing else ORed into it) on an indexed key
+ * is evaluated by the index. */
+static const filter_text_params_t *tx_params(const struct ffield *f, const filter_text_ctx_t *tx)
+{
+    if (tx == NULL || tx->lookup == NULL || f->key == NULL ||
+        (f->m.kind != FM_TEXT && f->m.kind != FM_TEXT_ANY && f->m.kind != FM_PHRASE) ||
+        f->r.kind != FR_NONE || f->box != NULL || f->radius != NULL || f->poly != NULL ||
+        f->has_count || f->is_empty >= 0 || f->is_null >= 0)
+        return NULL;
+    return tx->lookup(tx->ctx, f->key);
+}
+
 /* ------------------------------------------------------------------ */
 /* field conditions                                                    */
 
@@ -736,6 +866,7 @@ static bool match_one(const struct fmatch *m, const cJSON *v)
     case FM_BOOL:
         return cJSON_IsBool(v) && (cJSON_IsTrue(v) != 0) == m->b;
     case FM_TEXT:
+    case FM_PHRASE:
         return s != NULL && strstr(s, m->s) != NULL;
     case FM_TEXT_ANY:
         return s != NULL && text_any_has(m, s);
@@ -868,9 +999,13 @@ static bool field_visit(const cJSON *v, const void *ctx)
     return field_check(ctx, v);
 }
 
-static bool field_eval(const struct ffield *f, const cJSON *payload)
+static bool field_eval(const struct ffield *f, const cJSON *payload, const filter_text_ctx_t *tx)
 {
+    const filter_text_params_t *tp = tx_params(f, tx);
     size_t seen;
+
+    if (tp != NULL)
+        return tx_field(f, tp, payload);
 
     if (walk_path(&f->path, payload, field_visit, f, &seen))
         return true;
@@ -881,7 +1016,7 @@ static bool field_eval(const struct ffield *f, const cJSON *payload)
 /* conditions and filters                                              */
 
 static bool node_match(const struct fnode *n, const cJSON *payload,
-                       const filter_point_t *p);
+                       const filter_point_t *p, const filter_text_ctx_t *tx);
 
 /* is_empty condition: stop at the first value that is neither null nor []. */
 static bool not_empty_visit(const cJSON *v, const void *ctx)
@@ -905,7 +1040,8 @@ static bool nested_visit(const cJSON *v, const void *ctx)
 {
     const struct nested_ctx *n = ctx;
 
-    return cJSON_IsObject(v) && node_match(n->filter, v, n->p);
+    /* inner keys are relative to the nested array: no index applies */
+    return cJSON_IsObject(v) && node_match(n->filter, v, n->p, NULL);
 }
 
 static bool ids_has(const ptid_t *ids, size_t n, const ptid_t *id)
@@ -926,13 +1062,13 @@ static bool ids_has(const ptid_t *ids, size_t n, const ptid_t *id)
 }
 
 static bool cond_match(const struct fcond *c, const cJSON *payload,
-                       const filter_point_t *p)
+                       const filter_point_t *p, const filter_text_ctx_t *tx)
 {
     struct nested_ctx nc;
 
     switch (c->kind) {
     case FC_FIELD:
-        return field_eval(c->field, payload);
+        return field_eval(c->field, payload, tx);
     case FC_IS_EMPTY:
         return !walk_path(&c->path, payload, not_empty_visit, NULL, NULL);
     case FC_IS_NULL:
@@ -948,26 +1084,26 @@ static bool cond_match(const struct fcond *c, const cJSON *payload,
         nc.p = p;
         return walk_path(&c->path, payload, nested_visit, &nc, NULL);
     case FC_FILTER:
-        return node_match(c->filter, payload, p);
+        return node_match(c->filter, payload, p, tx);
     default:
         return false;
     }
 }
 
 static bool node_match(const struct fnode *n, const cJSON *payload,
-                       const filter_point_t *p)
+                       const filter_point_t *p, const filter_text_ctx_t *tx)
 {
     size_t i;
 
     for (i = 0; i < n->must.n; i++)
-        if (!cond_match(&n->must.items[i], payload, p))
+        if (!cond_match(&n->must.items[i], payload, p, tx))
             return false;
     for (i = 0; i < n->must_not.n; i++)
-        if (cond_match(&n->must_not.items[i], payload, p))
+        if (cond_match(&n->must_not.items[i], payload, p, tx))
             return false;
     if (n->has_should) {
         for (i = 0; i < n->should.n; i++)
-            if (cond_match(&n->should.items[i], payload, p))
+            if (cond_match(&n->should.items[i], payload, p, tx))
                 break;
         if (i == n->should.n)
             return false; /* also for an empty should: Qdrant's any() */
@@ -975,7 +1111,7 @@ static bool node_match(const struct fnode *n, const cJSON *payload,
     if (n->has_min_should) {
         uint64_t hits = 0;
         for (i = 0; i < n->min_should.n && hits < n->min_count; i++)
-            if (cond_match(&n->min_should.items[i], payload, p))
+            if (cond_match(&n->min_should.items[i], payload, p, tx))
                 hits++;
         if (hits < n->min_count)
             return false;
@@ -985,9 +1121,14 @@ static bool node_match(const struct fnode *n, const cJSON *payload,
 
 bool filter_match(const filter_t *f, const filter_point_t *p)
 {
+    return filter_match_text(f, p, NULL);
+}
+
+bool filter_match_text(const filter_t *f, const filter_point_t *p, const filter_text_ctx_t *tx)
+{
     if (f == NULL || f->match_all)
         return true;
-    return node_match(f->root, p->payload, p);
+    return node_match(f->root, p->payload, p, tx);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1134,4 +1275,156 @@ bool filter_path_same(const char *a, const char *b)
             return false;
     }
     return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* full-text and geo conditions (for planners)                         */
+
+/* Does fd consist of nothing but its match (resp. geo) part? */
+static bool field_only_match(const struct ffield *fd)
+{
+    return fd->r.kind == FR_NONE && fd->box == NULL && fd->radius == NULL && fd->poly == NULL &&
+           !fd->has_count && fd->is_empty < 0 && fd->is_null < 0 && fd->key != NULL;
+}
+
+static bool field_text(const struct ffield *fd, filter_text_t *t)
+{
+    static const int ops[] = { [FM_TEXT] = FILTER_TEXT_ALL, [FM_TEXT_ANY] = FILTER_TEXT_ANY,
+                               [FM_PHRASE] = FILTER_TEXT_PHRASE };
+
+    if (!field_only_match(fd) ||
+        (fd->m.kind != FM_TEXT && fd->m.kind != FM_TEXT_ANY && fd->m.kind != FM_PHRASE))
+        return false;
+    t->key = fd->key;
+    t->op = ops[fd->m.kind];
+    t->query = fd->m.s;
+    return true;
+}
+
+static void geo_lon(filter_geo_t *g, double lo, double hi)
+{
+    g->lon_lo[g->n_lon] = lo;
+    g->lon_hi[g->n_lon] = hi;
+    g->n_lon++;
+}
+
+/* The region of a radius: a latitude band, and the longitudes within the
+ * angular radius d of the centre where it does not reach a pole.  A
+ * margin covers rounding: the exact check runs on every candidate. */
+static void geo_radius_region(const struct fgeo_radius *r, filter_geo_t *g)
+{
+    const double rad = M_PI / 180.0, eps = 1e-6;
+    double d = r->radius / 6371008.8; /* haversine_m's sphere */
+
+    if (!(d > 0))
+        return; /* distance < radius <= 0: nothing */
+    double dd = d / rad + eps;
+    g->lat_lo = r->lat - dd < -90 ? -90 : r->lat - dd;
+    g->lat_hi = r->lat + dd > 90 ? 90 : r->lat + dd;
+    double s = d < M_PI / 2 ? sin(d) / cos(r->lat * rad) : 2;
+    if (g->lat_lo <= -90 || g->lat_hi >= 90 || !(s < 1)) {
+        geo_lon(g, -180, 180); /* around a pole, or wider than a hemisphere */
+        return;
+    }
+    double dl = asin(s) / rad + eps;
+    double lo = r->lon - dl, hi = r->lon + dl;
+    if (dl >= 180) {
+        geo_lon(g, -180, 180);
+    } else if (lo < -180) {
+        geo_lon(g, lo + 360, 180);
+        geo_lon(g, -180, hi);
+    } else if (hi > 180) {
+        geo_lon(g, lo, 180);
+        geo_lon(g, -180, hi - 360);
+    } else {
+        geo_lon(g, lo, hi);
+    }
+}
+
+static bool field_geo(const struct ffield *fd, filter_geo_t *g)
+{
+    int n = (fd->box != NULL) + (fd->radius != NULL) + (fd->poly != NULL);
+
+    if (n != 1 || fd->m.kind != FM_NONE || fd->r.kind != FR_NONE || fd->has_count ||
+        fd->is_empty >= 0 || fd->is_null >= 0 || fd->key == NULL)
+        return false;
+    memset(g, 0, sizeof(*g));
+    g->key = fd->key;
+    if (fd->box != NULL) { /* geo_box_has: strict, may cross the antimeridian */
+        const struct fgeo_box *b = fd->box;
+        g->lat_lo = b->br_lat;
+        g->lat_hi = b->tl_lat;
+        if (b->tl_lon > b->br_lon) {
+            geo_lon(g, b->tl_lon, 180);
+            geo_lon(g, -180, b->br_lon);
+        } else {
+            geo_lon(g, b->tl_lon, b->br_lon);
+        }
+    } else if (fd->poly != NULL) { /* ring_pos: nothing outside the ring's box */
+        const struct fring *r = &fd->poly->ext;
+        g->lat_lo = r->miny;
+        g->lat_hi = r->maxy;
+        geo_lon(g, r->minx, r->maxx);
+    } else {
+        geo_radius_region(fd->radius, g);
+    }
+    for (size_t i = 0; i < g->n_lon; i++) { /* the world box */
+        g->lon_lo[i] = g->lon_lo[i] < -180 ? -180 : g->lon_lo[i];
+        g->lon_hi[i] = g->lon_hi[i] > 180 ? 180 : g->lon_hi[i];
+    }
+    g->lat_lo = g->lat_lo < -90 ? -90 : g->lat_lo;
+    g->lat_hi = g->lat_hi > 90 ? 90 : g->lat_hi;
+    return true;
+}
+
+/* Shared walk of the conjunctive conditions (as node_must_eq). */
+typedef bool (*field_pick_fn)(const struct ffield *fd, void *out1);
+
+static size_t node_must_pick(const struct fnode *n, field_pick_fn pick, char *out, size_t size,
+                             size_t cap, size_t got, int depth)
+{
+    for (size_t i = 0; n != NULL && i < n->must.n; i++) {
+        const struct fcond *c = &n->must.items[i];
+        if (c->kind == FC_FIELD) {
+            if (got < cap ? pick(c->field, out + got * size) : pick(c->field, NULL))
+                got++;
+        } else if (c->kind == FC_FILTER && depth < 8) {
+            got = node_must_pick(c->filter, pick, out, size, cap, got, depth + 1);
+        }
+    }
+    return got;
+}
+
+static bool pick_text(const struct ffield *fd, void *out1)
+{
+    filter_text_t t;
+    if (!field_text(fd, &t))
+        return false;
+    if (out1 != NULL)
+        memcpy(out1, &t, sizeof(t));
+    return true;
+}
+
+static bool pick_geo(const struct ffield *fd, void *out1)
+{
+    filter_geo_t g;
+    if (!field_geo(fd, &g))
+        return false;
+    if (out1 != NULL)
+        memcpy(out1, &g, sizeof(g));
+    return true;
+}
+
+size_t filter_must_text(const filter_t *f, filter_text_t *out, size_t cap)
+{
+    if (f == NULL || f->match_all)
+        return 0;
+    return node_must_pick(f->root, pick_text, (char *)out, sizeof(*out), cap, 0, 0);
+}
+
+size_t filter_must_geo(const filter_t *f, filter_geo_t *out, size_t cap)
+{
+    if (f == NULL || f->match_all)
+        return 0;
+    return node_must_pick(f->root, pick_geo, (char *)out, sizeof(*out), cap, 0, 0);
 }

@@ -115,6 +115,92 @@ typedef struct filter_range {
  * f, f must still be evaluated in full.  Thread-safe. */
 size_t filter_must_range(const filter_t *f, filter_range_t *out, size_t cap);
 
+/* ---- full-text conditions and tokenizers (payload text indexes) ---- */
+
+/* Qdrant's TokenizerType.  FILTER_TOK_MULTILINGUAL is tokenized like
+ * FILTER_TOK_WORD (filter.c says why). */
+enum filter_tokenizer {
+    FILTER_TOK_WORD = 0,
+    FILTER_TOK_WHITESPACE,
+    FILTER_TOK_PREFIX,
+    FILTER_TOK_MULTILINGUAL
+};
+
+/* The parameters of a full-text index that change what match.text,
+ * match.text_any and match.phrase mean on its field (Qdrant's
+ * TextIndexParams; stopwords, stemmer and ascii_folding are not
+ * implemented). */
+typedef struct filter_text_params {
+    int tokenizer;            /* enum filter_tokenizer */
+    bool lowercase;           /* Qdrant's default: true */
+    bool phrase_matching;     /* false: match.phrase matches nothing */
+    size_t min_token_len;     /* characters; 0: no minimum */
+    size_t max_token_len;     /* characters; SIZE_MAX: no maximum */
+} filter_text_params_t;
+
+/* Which fields have a full-text index: lookup returns the params of the
+ * index on key path `key` (as written in the filter), or NULL.  Called
+ * during filter_match_text, so it must be thread-safe and cheap. */
+typedef struct filter_text_ctx {
+    const filter_text_params_t *(*lookup)(const void *ctx, const char *key);
+    const void *ctx;
+} filter_text_ctx_t;
+
+/* filter_match, with match.text / text_any / phrase on fields that tx
+ * knows as text-indexed evaluated as Qdrant does with a full-text index:
+ * the query's tokens against the tokens of all strings at the key
+ * (filter.c has the details).  tx NULL: same as filter_match. */
+bool filter_match_text(const filter_t *f, const filter_point_t *p, const filter_text_ctx_t *tx);
+
+/* Tokens longer than this many bytes (after lowercasing) are cut to it, at
+ * a character boundary, by the index and the evaluator alike. */
+#define FILTER_TOKEN_CAP 1024
+
+/* Tokenize text as a full-text index with params tp does: doc true for a
+ * value being indexed (and for match.phrase queries, which Qdrant parses
+ * as documents), false for match.text / text_any queries (different for
+ * the prefix tokenizer: documents give every indexed prefix of each word,
+ * queries each word cut to max_token_len).  Each token is handed to fn
+ * normalised (lowercased when tp->lowercase) as tok[0..len), not
+ * NUL-terminated, valid during the call only; fn returns false to stop.
+ * Allocation-free. */
+void filter_tokenize(const filter_text_params_t *tp, const char *text, bool doc,
+                     bool (*fn)(void *arg, const char *tok, size_t len), void *arg);
+
+enum filter_text_op { FILTER_TEXT_ALL = 1, FILTER_TEXT_ANY, FILTER_TEXT_PHRASE };
+
+/* One full-text condition every matching point must satisfy: exactly
+ * {key, match: {text | text_any | phrase}}. */
+typedef struct filter_text {
+    const char *key;          /* key path as written in the filter */
+    int op;                   /* enum filter_text_op */
+    const char *query;        /* the query string */
+} filter_text_t;
+
+/* The conjunctive full-text conditions of f, found where filter_must_eq
+ * finds equality conditions; same contract. */
+size_t filter_must_text(const filter_t *f, filter_text_t *out, size_t cap);
+
+/* ---- geo conditions (for payload index planners) ---- */
+
+/* A region every point a geo condition accepts lies in: latitudes within
+ * [lat_lo, lat_hi] and longitudes within one of the n_lon intervals
+ * [lon_lo[i], lon_hi[i]] (two when it crosses the antimeridian), all
+ * within [-180, 180] x [-90, 90].  n_lon 0: no point can match.  Points
+ * whose coordinates lie outside that world box are not covered: a planner
+ * must keep them as candidates. */
+typedef struct filter_geo {
+    const char *key;          /* key path as written in the filter */
+    double lat_lo, lat_hi;
+    double lon_lo[2], lon_hi[2];
+    size_t n_lon;
+} filter_geo_t;
+
+/* The conjunctive geo conditions of f: field conditions that consist of
+ * exactly {key, geo_radius | geo_bounding_box | geo_polygon}, found where
+ * filter_must_eq finds equality conditions; same contract. */
+size_t filter_must_geo(const filter_t *f, filter_geo_t *out, size_t cap);
+
 /* true if a and b are valid key paths naming the same segments ("a.b" and
  * "\"a\".b" are the same path). */
 bool filter_path_same(const char *a, const char *b);

@@ -56,20 +56,22 @@ enum fmatch_kind {
     FM_STR,        /* match.value: string */
     FM_INT,        /* match.value: integer */
     FM_BOOL,       /* match.value: bool */
-    FM_TEXT,       /* match.text and match.phrase: substring */
-    FM_TEXT_ANY,   /* match.text_any: any whitespace token is a substring */
+    FM_TEXT,       /* match.text: substring (text index: all tokens) */
+    FM_TEXT_ANY,   /* match.text_any: any whitespace token is a substring
+                    * (text index: any token); s is the whole query */
     FM_PREFIX,     /* match.prefix */
     FM_ANY_STR,    /* match.any: strings (also the empty list) */
     FM_ANY_INT,    /* match.any: integers */
     FM_EXCEPT_STR, /* match.except: strings (also the empty list) */
-    FM_EXCEPT_INT  /* match.except: integers */
+    FM_EXCEPT_INT, /* match.except: integers */
+    FM_PHRASE      /* match.phrase: substring (text index: token sequence) */
 };
 
 struct fmatch {
     uint8_t kind;
     bool b;
     int64_t i;
-    const char *s;        /* FM_STR, FM_TEXT, FM_PREFIX */
+    const char *s;        /* FM_STR, FM_TEXT, FM_TEXT_ANY, FM_PHRASE, FM_PREFIX */
     size_t slen;
     const char **strs;    /* sorted (strcmp): ANY/EXCEPT_STR; tokens: TEXT_ANY */
     size_t nstrs;
@@ -178,5 +180,27 @@ struct filter {
 
 void *filter_arena_alloc(struct filter *f, size_t size);
 void filter_arena_free(struct filter *f);
+
+/* ---- filter_text.c: the full-text token scanner ---------------------- */
+
+/* A token scanner: raw tokens of the text, normalised into buf. */
+struct filter_tok {
+    const filter_text_params_t *tp;
+    const unsigned char *p;   /* where scanning goes on */
+    bool doc;
+    char buf[FILTER_TOKEN_CAP + 8];
+    size_t len;               /* the current token: buf[0..len) */
+    size_t wlen, wchars, n;   /* prefix documents: word in buf, next prefix (0: none) */
+};
+
+/* Start scanning s (borrowed while scanning) as a document (doc: prefix
+ * tokenizers yield every prefix) or a query. */
+void filter_tok_init(struct filter_tok *t, const filter_text_params_t *tp, const char *s, bool doc);
+
+/* The next token into t->buf[0..t->len); false at the end. */
+bool filter_tok_next(struct filter_tok *t);
+
+/* dst continues from src's position (phrase matching tries each start). */
+void filter_tok_fork(struct filter_tok *dst, const struct filter_tok *src);
 
 #endif

@@ -318,7 +318,9 @@ static int parse_text_any(struct pctx *c, const char *s, struct fmatch *m)
     }
     m->nstrs = n;
     m->kind = FM_TEXT_ANY;
-    return ERR_OK;
+    /* the whole query too: a text index tokenizes it its own way */
+    m->slen = strlen(s);
+    return (m->s = pstrdup(c, s, m->slen)) ? ERR_OK : pnomem(c);
 }
 
 static int parse_match_value(struct pctx *c, const cJSON *v, struct fmatch *m)
@@ -360,7 +362,9 @@ static int parse_match(struct pctx *c, const cJSON *v, struct fmatch *m)
         return perr(c, "\"%s\" must be a string", k->string);
     if (strcmp(k->string, "text_any") == 0)
         return parse_text_any(c, k->valuestring, m);
-    m->kind = strcmp(k->string, "prefix") == 0 ? FM_PREFIX : FM_TEXT;
+    m->kind = strcmp(k->string, "prefix") == 0   ? FM_PREFIX
+              : strcmp(k->string, "phrase") == 0 ? FM_PHRASE
+                                                 : FM_TEXT;
     m->slen = strlen(k->valuestring);
     return (m->s = pstrdup(c, k->valuestring, m->slen)) ? ERR_OK : pnomem(c);
 }

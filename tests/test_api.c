@@ -1611,9 +1611,9 @@ static void test_api_payload_index_create_delete(void **state)
     json_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(s, "color"), "points"), "4");
     json_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(s, "n"), "points"), "5");
     json_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(s, "title"), "points"), "2");
-    /* ... but the index changes no result: match.text stays a substring
-     * match (in Qdrant a text index makes it a token match) */
-    assert_true(count_of("c", "{'filter': {'must': [{'key': 'title', 'match': {'text': 'itl'}}]}}") == 2);
+    /* a text index makes match.text a token match, as in Qdrant */
+    assert_true(count_of("c", "{'filter': {'must': [{'key': 'title', 'match': {'text': 'itl'}}]}}") == 0);
+    assert_true(count_of("c", "{'filter': {'must': [{'key': 'title', 'match': {'text': 'TITLE'}}]}}") == 2);
     /* replace a definition; through an alias */
     ok(POST, "/collections/aliases", "{'actions': [{'create_alias': {'collection_name': 'c', 'alias_name': 'al'}}]}");
     update_result(ok(PUT, "/collections/al/index?wait=true", "{'field_name': 'color', 'field_schema': 'uuid'}"),

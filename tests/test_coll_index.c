@@ -16,7 +16,8 @@
  * on ordered indexes (float "f", datetime "dt", integer-with-range "n")
  * are mixed in the same way; index_range_reads proves the range path.  The catalog test checks that index
  * definitions build indexes on create, after a restart, and drop them on
- * delete.  Timing tests print count() with a selective equality (resp.
+ * delete, and that a text definition's params reach the evaluator
+ * (full-text and geo indexes themselves: test_coll_textidx.c).  Timing tests print count() with a selective equality (resp.
  * range) filter, scan vs index (VECLOG_INDEX_BENCH_N points, default
  * 20000).
  *
@@ -769,6 +770,31 @@ static void catalog_ranges_check(coll_t *c, twin_t *t)
     assert_int_equal(count_check(c, t, ff), 0);
 }
 
+/* The text index params of a catalog definition reach the evaluator: with
+ * lowercasing, match.text "B" is token "b" (as match.value "b" on the
+ * reference); without, "B" is no token of any value; deleting the
+ * definition brings back substrings. */
+static void catalog_text_check(catalog_t *cat, catalog_handle_t *h, coll_t *c, twin_t *t)
+{
+    filter_t *ft = F("{\"must\":{\"key\":\"kw\",\"match\":{\"text\":\"B\"}}}");
+    filter_t *fv = F("{\"must\":{\"key\":\"kw\",\"match\":{\"value\":\"b\"}}}");
+    size_t n, want;
+    err_t e;
+
+    index_def(cat, h, "{\"field_name\":\"kw\",\"field_schema\":{\"type\":\"text\","
+                      "\"tokenizer\":\"prefix\",\"min_token_len\":1}}");
+    assert_int_equal(coll_count(c, ft, &n, &e), ERR_OK);
+    assert_int_equal(coll_count(t->b, fv, &want, &e), ERR_OK);
+    assert_true(want > 0);
+    assert_int_equal(n, want);
+    index_def(cat, h, "{\"field_name\":\"kw\",\"field_schema\":{\"type\":\"text\","
+                      "\"lowercase\":false}}");
+    assert_int_equal(coll_count(c, ft, &n, &e), ERR_OK);
+    assert_int_equal(n, 0);
+    filter_free(fv);
+    filter_free(ft);
+}
+
 static void test_catalog_indexes_survive_restart(void **state)
 {
     twin_t *t = *state;
@@ -824,12 +850,13 @@ static void test_catalog_indexes_survive_restart(void **state)
     t->a = a_saved;
     assert_int_equal(range_check(c, t, fo), 1);
     assert_int_equal(range_check(c, t, fd), 1);
-    /* replacing with a type that has no in-memory index drops it */
+    /* replacing with text: a full-text index, which equality does not use */
     index_def(cat, h, "{\"field_name\":\"kw\",\"field_schema\":\"text\"}");
     assert_int_equal(count_check(c, t, fk), 0);
+    catalog_text_check(cat, h, c, t);
     assert_int_equal(catalog_index_delete(cat, h, "n", &e), ERR_OK);
     coll_info_get(c, &info);
-    assert_int_equal(info.indexes, 3);
+    assert_int_equal(info.indexes, 4);
     assert_int_equal(range_check(c, t, fn), 1);  /* now through "other" */
     assert_int_equal(count_check(c, t, fi), 0);
     assert_int_equal(catalog_index_delete(cat, h, "other", &e), ERR_OK);
