@@ -15,6 +15,15 @@
  *  - VECLOG__A__B=v becomes the path "a.b" and goes through the same setter;
  *  - config_free and config_dump iterate the table.
  *
+ * The models: section is a map of name -> model whose keys are described
+ * by a second table, model_keys[], with offsets into config_model_t and
+ * the same setters.  Its environment form is VECLOG__MODELS__<NAME>__<KEY>;
+ * as '-', '/' and '.' cannot appear in a variable name, <NAME> matches the
+ * existing model whose name, with every character other than a letter or
+ * digit replaced by '_', is equal to it case-insensitively; when none does,
+ * a model named <NAME> (lower-cased) is added.  The cross-key checks of a
+ * model are embed_reg_new's own, run once everything is loaded.
+ *
  * Adding a key therefore means: the struct field, one table row, and its
  * documentation in configs/veclog.yaml (tests/test_config.c checks that the
  * file lists every key with the built-in default).
@@ -31,6 +40,8 @@
  * only on success, which is what makes "on error nothing to free" true.
  */
 #include "config.h"
+
+#include "embed/embed.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -56,7 +67,7 @@
 #define BATCH_MAX 1048576u         /* the batch array is allocated up front */
 #define TOPIC_MAX 249              /* Kafka's limit on a topic name */
 
-enum ktype { KT_STR, KT_BOOL, KT_UINT, KT_DOUBLE, KT_ENUM, KT_LIST, KT_MAP };
+enum ktype { KT_STR, KT_BOOL, KT_UINT, KT_DOUBLE, KT_ENUM, KT_LIST, KT_MAP, KT_MODELS };
 
 #define F_NULLABLE 0x1u /* null (YAML) or empty (env) means "use the default" */
 #define F_SECRET   0x2u /* never echoed: masked by dump, not quoted in errors */
@@ -83,6 +94,8 @@ static const char *const log_levels[] = {"TRACE", "DEBUG", "INFO", "WARN", "ERRO
 static const char *const sync_modes[] = {"always", "interval", "none", NULL};
 static const char *const offset_resets[] = {"earliest", "latest", NULL};
 static const char *const distances[] = {"Cosine", "Dot", "Euclid", "Manhattan", NULL};
+static const char *const model_types[] = {"hash", "http", NULL};
+static const char *const model_apis[] = {"openai", "tei", NULL};
 
 /* Compile-time type check: sizeof(char[-1]) fails to compile when the field
  * f of config_t does not have one of the expected types. */
@@ -110,6 +123,9 @@ static const char *const distances[] = {"Cosine", "Dot", "Euclid", "Manhattan", 
 #define K_LIST(p, f, n, fl, d, dc) \
     {.path = p, .type = KT_LIST, .flags = fl, .off = OFF(f, IS(f, char **)), \
      .noff = OFF(n, IS(n, size_t)), .dflt = d, .doc = dc}
+#define K_MODELS(p, f, n, dc) \
+    {.path = p, .type = KT_MODELS, .flags = F_NULLABLE, .off = OFF(f, IS(f, config_model_t *)), \
+     .noff = OFF(n, IS(n, size_t)), .doc = dc}
 #define K_MAP(p, f, n, fl, dc) \
     {.path = p, .type = KT_MAP, .flags = F_NULLABLE | (fl), .off = OFF(f, IS(f, config_kv_t *)), \
      .noff = OFF(n, IS(n, size_t)), .doc = dc}
@@ -195,9 +211,35 @@ static const struct key keys[] = {
           "librdkafka properties, passed through as strings"),
 
     K_STR("dlq.topic", dlq.topic, F_TOPIC, "veclog-dlq", "dead-letter topic for unusable messages"),
+
+    K_MODELS("models", models, n_models, "embedding models for inference objects: name -> model"),
 };
 
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+/* The keys of one model; paths are relative to "models.<name>" and offsets
+ * to config_model_t.  Limits are embed.h's, so the two cannot disagree. */
+#define MFLD(f) (((config_model_t *)0)->f)
+#define MOFF(f, T) (offsetof(config_model_t, f) + 0 * sizeof(char[_Generic(MFLD(f), T: 1, default: -1)]))
+#define M_STR(p, fl, d, ev, dc) \
+    {.path = #p, .type = KT_STR, .flags = fl, .off = MOFF(p, char *), .dflt = d, .enums = ev, .doc = dc}
+#define M_UINT(p, fl, d, lo, hi, dc) \
+    {.path = #p, .type = KT_UINT, .flags = fl, .off = MOFF(p, uint32_t), .size = sizeof(uint32_t), \
+     .dflt = d, .umin = lo, .umax = hi, .doc = dc}
+
+static const struct key model_keys[] = {
+    M_STR(type, F_NULLABLE, NULL, model_types, "hash or http (required)"),
+    M_STR(api, 0, "openai", model_apis, "http: openai or tei"),
+    M_STR(url, F_NULLABLE, NULL, NULL, "http: http://host[:port]/path (no https)"),
+    M_STR(model, F_NULLABLE, NULL, NULL, "openai: model name sent to the server"),
+    M_UINT(dim, F_NULLABLE, "0", 0, EMBED_DIM_MAX, "vector size (required)"),
+    M_STR(api_key, F_NULLABLE | F_SECRET, NULL, NULL, "http: Authorization: Bearer key, null = none"),
+    M_UINT(batch_size, 0, "32", 1, EMBED_BATCH_MAX, "http: texts per request"),
+    M_UINT(timeout_ms, 0, "10000", 1, EMBED_TIMEOUT_MAX, "http: per attempt, ms"),
+    M_UINT(max_retries, 0, "3", 0, EMBED_RETRIES_MAX, "http: retries of timeouts and 5xx"),
+};
+
+#define N_MODEL_KEYS (sizeof(model_keys) / sizeof(model_keys[0]))
 
 /* Where a value came from, for error messages. */
 struct src {
@@ -322,7 +364,7 @@ static const char *type_name(const struct key *k)
     case KT_UINT: return "an unsigned integer";
     case KT_DOUBLE: return "a number";
     case KT_LIST: return "a list";
-    case KT_MAP: return "a mapping";
+    case KT_MAP: case KT_MODELS: return "a mapping";
     default: return "a string";
     }
 }
@@ -488,12 +530,13 @@ static int check_str(const struct key *k, const char *v, const struct src *s, er
 
 /* ------------------------------------------------------------- setters */
 
-static void *field(config_t *c, size_t off)
+/* c is a config_t, or a config_model_t for model_keys. */
+static void *field(void *c, size_t off)
 {
     return (char *)c + off;
 }
 
-static const void *cfield(const config_t *c, size_t off)
+static const void *cfield(const void *c, size_t off)
 {
     return (const char *)c + off;
 }
@@ -518,9 +561,29 @@ static void free_map(config_kv_t *kv, size_t n)
     free(kv);
 }
 
+/* The strings of one model (not the model itself). */
+static void model_clear(config_model_t *m)
+{
+    size_t j;
+
+    free(m->name);
+    for (j = 0; j < N_MODEL_KEYS; j++)
+        if (model_keys[j].type == KT_STR)
+            free(*(char **)field(m, model_keys[j].off));
+}
+
+static void free_models(config_model_t *m, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        model_clear(&m[i]);
+    free(m);
+}
+
 /* text NULL = unset.  An empty string also means unset for a nullable key,
  * because an empty environment variable is how one unsets from there. */
-static int set_str(config_t *c, const struct key *k, const char *text, const struct src *s,
+static int set_str(void *c, const struct key *k, const char *text, const struct src *s,
                    err_t *err)
 {
     char **slot = field(c, k->off);
@@ -543,7 +606,7 @@ static int set_str(config_t *c, const struct key *k, const char *text, const str
     return ERR_OK;
 }
 
-static int set_uint(config_t *c, const struct key *k, const char *text, const struct src *s,
+static int set_uint(void *c, const struct key *k, const char *text, const struct src *s,
                     err_t *err)
 {
     char shown[SHOW_LEN];
@@ -565,7 +628,7 @@ static int set_uint(config_t *c, const struct key *k, const char *text, const st
     return ERR_OK;
 }
 
-static int set_scalar(config_t *c, const struct key *k, const char *text, const struct src *s,
+static int set_scalar(void *c, const struct key *k, const char *text, const struct src *s,
                       err_t *err)
 {
     char shown[SHOW_LEN];
@@ -760,6 +823,14 @@ static int set_text(config_t *c, const struct key *k, const char *text, const st
             return ERR_OK;
         }
         return set_list_csv(c, k, text, s, err);
+    case KT_MODELS:
+        if (text != NULL)
+            return bad(err, s, k->path, "is a mapping: give a YAML mapping, or one "
+                       "VECLOG__MODELS__<NAME>__<KEY> variable per model key");
+        free_models(c->models, c->n_models);
+        c->models = NULL;
+        c->n_models = 0;
+        return ERR_OK;
     case KT_MAP:
         if (text != NULL)
             return bad(err, s, k->path, "is a mapping: give a YAML mapping, or one "
@@ -771,6 +842,120 @@ static int set_text(config_t *c, const struct key *k, const char *text, const st
     default:
         return set_scalar(c, k, text, s, err);
     }
+}
+
+/* -------------------------------------------------------------- models */
+
+static void model_remove(config_t *c, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < c->n_models && strcmp(c->models[i].name, name) != 0; i++)
+        ;
+    if (i == c->n_models)
+        return;
+    model_clear(&c->models[i]);
+    memmove(c->models + i, c->models + i + 1, (c->n_models - i - 1) * sizeof(*c->models));
+    c->n_models--;
+}
+
+/* Set key k (a model_keys row) of model m; text NULL = default. */
+static int model_set_key(config_model_t *m, const struct key *k, const char *text,
+                         const struct src *s, err_t *err)
+{
+    struct key full = *k;
+    char path[PATH_LEN];
+
+    snprintf(path, sizeof(path), "models.%s.%s", m->name, k->path);
+    full.path = path; /* errors name the whole path */
+    if (text == NULL || (*text == '\0' && (full.flags & F_NULLABLE)))
+        text = full.dflt;
+    return full.type == KT_STR ? set_str(m, &full, text, s, err) : set_scalar(m, &full, text, s, err);
+}
+
+/* Set the key called key (any case) of model m; text NULL = default. */
+static int model_set(config_model_t *m, const char *key, const char *text, const struct src *s,
+                     err_t *err)
+{
+    char path[PATH_LEN];
+    size_t i;
+
+    for (i = 0; i < N_MODEL_KEYS; i++)
+        if (strcasecmp(model_keys[i].path, key) == 0)
+            return model_set_key(m, &model_keys[i], text, s, err);
+    snprintf(path, sizeof(path), "models.%s.%s", m->name, key);
+    return bad(err, s, path, "unknown key (a model has type, api, url, model, dim, api_key, "
+               "batch_size, timeout_ms, max_retries)");
+}
+
+/* The model called name, added with every key at its default if new. */
+static int model_get(config_t *c, const char *name, const struct src *s, config_model_t **out,
+                     err_t *err)
+{
+    config_model_t *m;
+    size_t i;
+    int rc = ERR_OK;
+
+    for (i = 0; i < c->n_models; i++) {
+        if (strcmp(c->models[i].name, name) == 0) {
+            *out = &c->models[i];
+            return ERR_OK;
+        }
+    }
+    if (*name == '\0' || !utf8_valid((const unsigned char *)name))
+        return bad(err, s, "models", "model names must be non-empty UTF-8");
+    if ((m = realloc(c->models, (c->n_models + 1) * sizeof(*m))) == NULL)
+        return nomem(err);
+    c->models = m;
+    m = &c->models[c->n_models];
+    memset(m, 0, sizeof(*m));
+    if ((m->name = strdup(name)) == NULL)
+        return nomem(err);
+    c->n_models++;
+    for (i = 0; i < N_MODEL_KEYS && rc == ERR_OK; i++)
+        rc = model_set_key(m, &model_keys[i], NULL, &builtin_src, err);
+    *out = m;
+    return rc;
+}
+
+void config_model_embed(const config_model_t *m, struct embed_conf *out)
+{
+    embed_conf_init(out);
+    out->name = m->name;
+    out->type = m->type;
+    out->api = m->api;
+    out->url = m->url;
+    out->model = m->model;
+    out->dim = m->dim;
+    out->api_key = m->api_key;
+    out->batch_size = m->batch_size;
+    out->timeout_ms = m->timeout_ms;
+    out->max_retries = m->max_retries;
+}
+
+/* embed_reg_new is the one judge of a model: run it now so that a bad
+ * model stops start-up with the usual ERR_INVALID. */
+static int check_models(const config_t *c, err_t *err)
+{
+    embed_conf_t *conf = calloc(c->n_models ? c->n_models : 1, sizeof(*conf));
+    embed_reg_t *reg = NULL;
+    err_t e = {0};
+    size_t i;
+    int rc;
+
+    if (conf == NULL)
+        return nomem(err);
+    for (i = 0; i < c->n_models; i++)
+        config_model_embed(&c->models[i], &conf[i]);
+    rc = embed_reg_new(conf, c->n_models, &reg, &e);
+    if (rc == ERR_NOMEM)
+        rc = nomem(err);
+    else if (rc != ERR_OK)
+        rc = err_set(err, ERR_INVALID, "config: models: %s",
+                     e.msg + (strncmp(e.msg, "embed: ", 7) == 0 ? 7 : 0));
+    embed_reg_free(reg);
+    free(conf);
+    return rc;
 }
 
 /* -------------------------------------------------------------- lookup */
@@ -788,7 +973,7 @@ static int lookup(const char *path, const struct key **out, const char **rest)
         *out = &keys[i];
         if (strcasecmp(path, keys[i].path) == 0)
             return LK_KEY;
-        if (keys[i].type == KT_MAP && len > kl && path[kl] == '.' &&
+        if ((keys[i].type == KT_MAP || keys[i].type == KT_MODELS) && len > kl && path[kl] == '.' &&
             strncasecmp(path, keys[i].path, kl) == 0) {
             *rest = path + kl + 1;
             return LK_MAP_ENTRY;
@@ -958,6 +1143,54 @@ static int apply_map(const struct walk *w, const struct key *k, yaml_node_t *map
     return rc;
 }
 
+/* One model: a mapping of model_keys, scalar values; null = default. */
+static int apply_model(const struct walk *w, config_model_t *m, yaml_node_t *map)
+{
+    yaml_node_pair_t *pair;
+    char path[PATH_LEN];
+    int rc = ERR_OK;
+
+    snprintf(path, sizeof(path), "models.%s", m->name);
+    for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top && !rc; pair++) {
+        yaml_node_t *vn = yaml_document_get_node(w->doc, pair->value);
+        struct src s = node_src(w, vn);
+        const char *name, *value = NULL;
+
+        if ((rc = pair_key(w, map, pair, path, true, &name)) != ERR_OK)
+            break;
+        if (vn->type != YAML_SCALAR_NODE)
+            rc = bad(w->err, &s, path, "%s: expected a scalar value, got %s", name, node_kind(vn));
+        else if (node_is_null(vn) || (rc = scalar_text(w, vn, path, &value)) == ERR_OK)
+            rc = model_set(m, name, value, &s, w->err);
+    }
+    return rc;
+}
+
+/* models: name -> mapping of model keys; null removes the model. */
+static int apply_models(const struct walk *w, yaml_node_t *map)
+{
+    yaml_node_pair_t *pair;
+    int rc = ERR_OK;
+
+    for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top && !rc; pair++) {
+        yaml_node_t *vn = yaml_document_get_node(w->doc, pair->value);
+        struct src s = node_src(w, vn);
+        config_model_t *m;
+        const char *name;
+
+        if ((rc = pair_key(w, map, pair, "models", false, &name)) != ERR_OK)
+            break;
+        if (node_is_null(vn))
+            model_remove(w->cfg, name);
+        else if (vn->type != YAML_MAPPING_NODE)
+            rc = bad(w->err, &s, "models", "%s: expected a mapping of model keys, got %s", name,
+                     node_kind(vn));
+        else if ((rc = model_get(w->cfg, name, &s, &m, w->err)) == ERR_OK)
+            rc = apply_model(w, m, vn);
+    }
+    return rc;
+}
+
 static int apply_node(const struct walk *w, const struct key *k, yaml_node_t *vn)
 {
     struct src s = node_src(w, vn);
@@ -973,7 +1206,9 @@ static int apply_node(const struct walk *w, const struct key *k, yaml_node_t *vn
         return apply_seq(w, k, vn);
     if (vn->type == YAML_MAPPING_NODE && k->type == KT_MAP)
         return apply_map(w, k, vn);
-    if (vn->type != YAML_SCALAR_NODE || k->type == KT_MAP)
+    if (vn->type == YAML_MAPPING_NODE && k->type == KT_MODELS)
+        return apply_models(w, vn);
+    if (vn->type != YAML_SCALAR_NODE || k->type == KT_MAP || k->type == KT_MODELS)
         return bad(w->err, &s, k->path, "expected %s, got %s", type_name(k), node_kind(vn));
     if ((rc = scalar_text(w, vn, k->path, &text)) != ERR_OK)
         return rc;
@@ -1154,6 +1389,48 @@ static int env_map_entry(config_t *c, const struct key *k, const char *rest, con
     return map_put(c, k, name, *value ? value : NULL, s, err);
 }
 
+/* Does the model name spell env (lower-case, '_' for every character that
+ * is not a letter or digit) as a variable name would? */
+static bool env_names(const char *name, const char *env, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len && name[i] != '\0'; i++)
+        if ((isalnum((unsigned char)name[i]) ? tolower((unsigned char)name[i]) : '_') != env[i])
+            return false;
+    return i == len && name[i] == '\0';
+}
+
+/* VECLOG__MODELS__<NAME>__<KEY>=value; rest is "<name>.<key>". */
+static int env_model_entry(config_t *c, const char *rest, const char *value, const struct src *s,
+                           err_t *err)
+{
+    const char *dot = strchr(rest, '.');
+    config_model_t *m = NULL;
+    char name[PATH_LEN];
+    size_t i, len;
+
+    if (dot == NULL || dot == rest || strchr(dot + 1, '.') != NULL || dot[1] == '\0')
+        return bad(err, s, "models", "set one model key per variable: "
+                   "VECLOG__MODELS__<NAME>__<KEY>=value");
+    len = (size_t)(dot - rest);
+    for (i = 0; i < c->n_models; i++) {
+        if (!env_names(c->models[i].name, rest, len))
+            continue;
+        if (m != NULL)
+            return bad(err, s, "models", "%.*s matches both \"%s\" and \"%s\"; rename one "
+                       "or set it in the file", (int)len, rest, m->name, c->models[i].name);
+        m = &c->models[i];
+    }
+    snprintf(name, sizeof(name), "%.*s", (int)len, rest);
+    if (m == NULL) {
+        int rc = model_get(c, name, s, &m, err);
+        if (rc != ERR_OK)
+            return rc;
+    }
+    return model_set(m, dot + 1, value, s, err);
+}
+
 static int apply_env(config_t *c, const char *entry, err_t *err)
 {
     const char *eq = strchr(entry, '='), *value = eq + 1, *rest = NULL;
@@ -1168,6 +1445,8 @@ static int apply_env(config_t *c, const char *entry, err_t *err)
             value = k->dflt; /* empty = unset, like null in YAML */
         return set_text(c, k, value, &s, err);
     case LK_MAP_ENTRY:
+        if (k->type == KT_MODELS)
+            return env_model_entry(c, rest, value, &s, err);
         return env_map_entry(c, k, rest, value, &s, err);
     case LK_SECTION:
         return bad(err, &s, path, "is a section, not a value: set its keys one by one");
@@ -1239,6 +1518,8 @@ int config_load(const char *path, char *const *envp, config_t *cfg, err_t *err)
         rc = load_env(&c, envp, err);
     if (rc == ERR_OK)
         rc = check_whole(&c, err);
+    if (rc == ERR_OK)
+        rc = check_models(&c, err);
     if (rc != ERR_OK) {
         config_free(&c);
         memset(cfg, 0, sizeof(*cfg));
@@ -1262,6 +1543,8 @@ void config_free(config_t *cfg)
             free_list(*(char ***)field(cfg, k->off), *(size_t *)field(cfg, k->noff));
         else if (k->type == KT_MAP)
             free_map(*(config_kv_t **)field(cfg, k->off), *(size_t *)field(cfg, k->noff));
+        else if (k->type == KT_MODELS)
+            free_models(cfg->models, cfg->n_models);
     }
     memset(cfg, 0, sizeof(*cfg));
 }
@@ -1298,7 +1581,7 @@ static void put_double(FILE *out, double v)
     fputs(buf, out);
 }
 
-static uint64_t get_uint(const config_t *c, const struct key *k)
+static uint64_t get_uint(const void *c, const struct key *k)
 {
     const void *p = cfield(c, k->off);
 
@@ -1309,7 +1592,7 @@ static uint64_t get_uint(const config_t *c, const struct key *k)
     return *(const uint64_t *)p;
 }
 
-static void put_value(FILE *out, const config_t *c, const struct key *k)
+static void put_value(FILE *out, const void *c, const struct key *k)
 {
     const void *p = cfield(c, k->off);
     size_t i, n = k->type == KT_LIST ? *(const size_t *)cfield(c, k->noff) : 0;
@@ -1334,6 +1617,7 @@ static void put_value(FILE *out, const config_t *c, const struct key *k)
         fputc(']', out);
         break;
     case KT_MAP: /* only called when empty; config_dump writes the entries */
+    case KT_MODELS:
         fputs("{}", out);
         break;
     }
@@ -1361,6 +1645,23 @@ static int open_sections(FILE *out, const char *prev, const char *path)
     return depth;
 }
 
+/* Every model as a nested mapping, one commented line per key. */
+static void dump_models(FILE *out, const config_t *cfg, int indent)
+{
+    size_t i, j;
+
+    for (i = 0; i < cfg->n_models; i++) {
+        fprintf(out, "%*s", indent, "");
+        put_quoted(out, cfg->models[i].name);
+        fputs(":\n", out);
+        for (j = 0; j < N_MODEL_KEYS; j++) {
+            fprintf(out, "%*s%s: ", indent + 2, "", model_keys[j].path);
+            put_value(out, &cfg->models[i], &model_keys[j]);
+            fprintf(out, "  # %s\n", model_keys[j].doc);
+        }
+    }
+}
+
 int config_dump(const config_t *cfg, FILE *out, err_t *err)
 {
     const char *prev = "";
@@ -1374,7 +1675,7 @@ int config_dump(const config_t *cfg, FILE *out, err_t *err)
         int depth = open_sections(out, prev, k->path);
 
         fprintf(out, "%*s%s:", 2 * depth, "", leaf(k->path));
-        if (k->type != KT_MAP || *(const size_t *)cfield(cfg, k->noff) == 0) {
+        if ((k->type != KT_MAP && k->type != KT_MODELS) || *(const size_t *)cfield(cfg, k->noff) == 0) {
             fputc(' ', out); /* a non-empty map's entries follow on their own lines */
             put_value(out, cfg, k);
         }
@@ -1387,6 +1688,8 @@ int config_dump(const config_t *cfg, FILE *out, err_t *err)
             put_quoted(out, kv->value);
             fputc('\n', out);
         }
+        if (k->type == KT_MODELS)
+            dump_models(out, cfg, 2 * depth + 2);
         prev = k->path;
     }
     if (fflush(out) != 0 || ferror(out))

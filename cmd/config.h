@@ -8,7 +8,9 @@
  *      the concept exists (storage.wal.wal_capacity_mb, service.http_port...),
  *   3. the environment: VECLOG__SECTION__KEY=value, sections joined by a
  *      double underscore, key names case-insensitive, e.g.
- *      VECLOG__SERVICE__HTTP_PORT=7000 or VECLOG__KAFKA__TOPICS=a,b.
+ *      VECLOG__SERVICE__HTTP_PORT=7000 or VECLOG__KAFKA__TOPICS=a,b; map
+ *      entries as VECLOG__KAFKA__PROPERTIES__<NAME>=v and model keys as
+ *      VECLOG__MODELS__<NAME>__<KEY>=v (see configs/veclog.yaml).
  *
  * Anything unknown or malformed stops loading with ERR_INVALID and a message
  * naming the full key and where it came from, so a typo never silently falls
@@ -35,6 +37,24 @@ typedef struct config_kv {
     char *key;
     char *value;
 } config_kv_t;
+
+/* One entry of the models: section (embedding models for inference
+ * objects), handed to embed_reg_new through config_model_embed.  The
+ * per-model checks (type-dependent required keys, url scheme, names taken
+ * by the built-in veclog/hash-* models) are embed_reg_new's, run by
+ * config_load so that a bad model stops start-up like any bad key. */
+typedef struct config_model {
+    char *name;                       /* the key under models: */
+    char *type;                       /* hash|http, required */
+    char *api;                        /* openai|tei, default openai (http only) */
+    char *url;                        /* http://host[:port]/path, NULL = none (http: required) */
+    char *model;                      /* name sent to an openai server, NULL = none */
+    uint32_t dim;                     /* vector size, 1..65536; 0 = unset (an error) */
+    char *api_key;                    /* sent as Authorization: Bearer, NULL = none */
+    uint32_t batch_size;              /* texts per request, 32 */
+    uint32_t timeout_ms;              /* per attempt, 10000 */
+    uint32_t max_retries;             /* 3 */
+} config_model_t;
 
 typedef struct config {
     char *log_level;                  /* log_level: TRACE|DEBUG|INFO|WARN|ERROR (stored upper-case), default INFO */
@@ -100,6 +120,8 @@ typedef struct config {
     struct {
         char *topic;                  /* dlq.topic, default veclog-dlq; must not be in kafka.topics */
     } dlq;
+    config_model_t *models;           /* models: name -> model, in file order; default none */
+    size_t n_models;
 } config_t;
 
 /* Load defaults, then the YAML file at path (NULL = none), then the
@@ -110,6 +132,12 @@ typedef struct config {
  * On success the caller frees it with config_free.  Not thread-safe: meant
  * for start-up. */
 int config_load(const char *path, char *const *envp, config_t *cfg, err_t *err);
+
+struct embed_conf;
+
+/* Describe m for embed_reg_new (embed/embed.h): *out borrows m's strings,
+ * so it is valid while the config is. */
+void config_model_embed(const config_model_t *m, struct embed_conf *out);
 
 /* Free everything config_load allocated and zero *cfg.  NULL and an already
  * freed (zeroed) config are fine. */

@@ -9,6 +9,8 @@
  *   'm' "applied"                 -> u64 LE: seq of the last applied WAL record
  *   'p' <point id key (ptid.h)>   -> point record (below), live or tombstone
  *   's' <topic> 0x00 <u32 BE partition> -> i64 LE: last applied source offset
+ *   'x' <meta key>                -> u64 LE seq of the op that stored it, value
+ *                                    bytes (op.h META; coll_meta_get)
  *
  *   point record: u8 format (1), u8 flags (1 live, 2 has producer version),
  *                 u64 version, u64 producer version, u32 payload length,
@@ -462,6 +464,35 @@ static int src_set(coll_t *c, const char *topic, int32_t partition, int64_t offs
     return ERR_OK;
 }
 
+int coll_meta_get(coll_t *c, const char *key, char **val, err_t *err)
+{
+    char k[256], *dberr = NULL;
+    size_t kl = strlen(key), vl = 0;
+
+    *val = NULL;
+    if (kl == 0 || kl >= 250)
+        return err_set(err, ERR_INVALID, "meta key: 1..249 bytes");
+    k[0] = 'x';
+    memcpy(k + 1, key, kl);
+    char *v = rocksdb_get(c->db, c->ropts, k, kl + 1, &vl, &dberr);
+    if (dberr != NULL) {
+        int rc = err_set(err, ERR_IO, "%s: reading meta %s: %s", c->dir, key, dberr);
+        free(dberr);
+        return rc;
+    }
+    if (v == NULL || vl < 8) {
+        rocksdb_free(v);
+        return err_set(err, ERR_NOT_FOUND, "no meta %s", key);
+    }
+    *val = malloc(vl - 8 + 1);
+    if (*val != NULL) {
+        memcpy(*val, v + 8, vl - 8);
+        (*val)[vl - 8] = '\0';
+    }
+    rocksdb_free(v);
+    return *val ? ERR_OK : err_set(err, ERR_NOMEM, "no memory");
+}
+
 int64_t coll_source_offset(coll_t *c, const char *topic, int32_t partition)
 {
     int64_t off = -1;
@@ -820,6 +851,38 @@ static int apply_compute(apply_t *a, err_t *err)
     return rc;
 }
 
+/* The op's META pair into batch b, unless a later op already stored that
+ * key (replaying an old record must not roll a cursor back). */
+static int meta_put(apply_t *a, rocksdb_writebatch_t *b, err_t *err)
+{
+    size_t kl = strlen(a->op->meta_key), vl = strlen(a->op->meta_val), ol = 0;
+    char key[256], *dberr = NULL, *v, *old;
+    uint64_t old_seq = 0;
+
+    if (kl == 0 || kl >= 250)
+        return ERR_OK; /* refused by coll_op_validate: only a corrupt log gets here */
+    key[0] = 'x';
+    memcpy(key + 1, a->op->meta_key, kl);
+    old = rocksdb_get(a->c->db, a->c->ropts, key, kl + 1, &ol, &dberr);
+    if (dberr != NULL) {
+        int rc = err_set(err, ERR_IO, "store read failed: %s", dberr);
+        free(dberr);
+        return rc;
+    }
+    if (old != NULL && ol >= 8)
+        memcpy(&old_seq, old, 8);
+    rocksdb_free(old);
+    if (old_seq >= a->seq)
+        return ERR_OK;
+    if ((v = malloc(8 + vl)) == NULL)
+        return err_set(err, ERR_NOMEM, "no memory");
+    memcpy(v, &a->seq, 8);
+    memcpy(v + 8, a->op->meta_val, vl);
+    rocksdb_writebatch_put(b, key, kl + 1, v, 8 + vl);
+    free(v);
+    return ERR_OK;
+}
+
 /* Write the changes, the applied seq and the source offsets in one batch
  * (an op has at most one source per (topic, partition): op.h). */
 static int apply_persist(apply_t *a, err_t *err)
@@ -845,6 +908,8 @@ static int apply_persist(apply_t *a, err_t *err)
         rocksdb_writebatch_put(b, (const char *)key, kl, (const char *)r.p, r.len);
     }
     rocksdb_writebatch_put(b, KEY_APPLIED, strlen(KEY_APPLIED), (const char *)&a->seq, 8);
+    if (a->op->meta_key != NULL && (rc = meta_put(a, b, err)) != ERR_OK)
+        goto out;
     for (size_t i = 0; i < op_source_count(a->op); i++) {
         char key[300];
         size_t kl;
@@ -1014,6 +1079,9 @@ int coll_op_validate(coll_t *c, const op_t *op, err_t *err)
     if (op->type == 0 || op->type >= OP_TYPE_MAX || op->mode > OP_MODE_UPDATE_ONLY)
         return err_set(err, ERR_INVALID, "unknown operation");
     rc = validate_selector(op, err);
+    if (rc == ERR_OK && op->meta_key != NULL &&
+        (op->meta_key[0] == '\0' || strlen(op->meta_key) >= 250 || op->meta_val == NULL))
+        rc = err_set(err, ERR_INVALID, "meta: a key of 1..249 bytes and a value");
     for (size_t i = 0; i < op->n_points && rc == ERR_OK; i++) {
         const op_point_t *p = &op->points[i];
         if (op->type == OP_UPSERT || op->type == OP_UPDATE_VECTORS)

@@ -106,6 +106,12 @@ void coll_write_result_clear(coll_write_result_t *res);
 /* Last applied source offset for (topic, partition), or -1 if none. */
 int64_t coll_source_offset(coll_t *c, const char *topic, int32_t partition);
 
+/* The value an applied op stored under META key (op.h), as a new
+ * NUL-terminated string (*val; caller frees).  ERR_NOT_FOUND when no op
+ * stored one; ERR_IO.  It reflects exactly the applied ops: the value and
+ * the data of its op are durable together.  Any thread. */
+int coll_meta_get(coll_t *c, const char *key, char **val, err_t *err);
+
 /* Re-apply every WAL record with seq >= from_seq through the normal apply
  * path (versions make this a no-op for what is already applied).  For
  * recovery tools and tests. */

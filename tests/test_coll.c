@@ -601,6 +601,46 @@ static void test_coll_tombstones_purge(void **state)
     assert_payload(f->c, 3, "{\"keep\":1}");
 }
 
+/* META: stored with its op, the latest wins, replaying old records does
+ * not roll it back, and it survives a reopen. */
+static void test_coll_meta_with_op(void **state)
+{
+    fx_t *f = *state;
+    float v[3] = { 1, 0, 0 };
+    char *val;
+    err_t e;
+
+    assert_int_equal(coll_meta_get(f->c, "cursor", &val, &e), ERR_NOT_FOUND);
+    for (int i = 0; i < 3; i++) {
+        op_t op = { .type = OP_UPSERT, .mode = OP_MODE_INSERT_ONLY };
+        op_point_t *p = op_point_add(&op);
+        char cur[16];
+        p->id = ptid_num((uint64_t)i);
+        op_vec_add(p, "", v, 3);
+        snprintf(cur, sizeof(cur), "c%d", i);
+        assert_int_equal(op_meta_set(&op, "cursor", cur), ERR_OK);
+        assert_int_equal(coll_write(f->c, &op, NULL, &e), ERR_OK);
+        op_clear(&op);
+    }
+    assert_int_equal(coll_meta_get(f->c, "cursor", &val, &e), ERR_OK);
+    assert_string_equal(val, "c2");
+    free(val);
+    assert_int_equal(coll_wal_replay(f->c, 1, &e), ERR_OK);
+    assert_int_equal(coll_meta_get(f->c, "cursor", &val, &e), ERR_OK);
+    assert_string_equal(val, "c2");
+    free(val);
+    reopen(f);
+    assert_int_equal(coll_meta_get(f->c, "cursor", &val, &e), ERR_OK);
+    assert_string_equal(val, "c2");
+    free(val);
+    assert_int_equal(coll_meta_get(f->c, "other", &val, &e), ERR_NOT_FOUND);
+    op_t bad = { .type = OP_CLEAR_PAYLOAD };
+    op_point_add(&bad)->id = ptid_num(0);
+    assert_int_equal(op_meta_set(&bad, "", "x"), ERR_OK);
+    assert_int_equal(coll_write(f->c, &bad, NULL, &e), ERR_INVALID);
+    op_clear(&bad);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -618,6 +658,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_coll_restart_after_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coll_vectors_ops_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coll_tombstones_purge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_coll_meta_with_op, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
