@@ -9,6 +9,7 @@
  *   'm' "applied"                 -> u64 LE: seq of the last applied WAL record
  *   'p' <point id key (ptid.h)>   -> point record (below), live or tombstone
  *   's' <topic> 0x00 <u32 BE partition> -> i64 LE: last applied source offset
+ *   'q' <point id key> <u64 BE seq> -> an op (op.h encoding): a kept update (PENDING)
  *   'x' <meta key>                -> u64 LE seq of the op that stored it, value
  *                                    bytes (op.h META; coll_meta_get)
  *
@@ -35,6 +36,18 @@
  * the stored one is skipped.  Deletes write tombstones (even for ids never
  * seen: a delete may overtake the insert it cancels, e.g. during a
  * backfill); coll_tombstones_purge forgets old ones.
+ *
+ * PENDING (no hole in a migration)
+ * A payload or vector update from Kafka for a point this collection has
+ * never seen (no record, not even a tombstone) is not dropped: it is kept
+ * under 'q' <id> <u64 BE seq> -> the op narrowed to that point.  During a
+ * model migration that is a dual-written update that overtook the
+ * backfill's copy of the point.  When a backfill copy (an insert-only
+ * upsert whose META key starts "backfill/") creates the point, the kept
+ * updates are applied on top of it, in order, in the same op; any other
+ * upsert that creates or replaces the point, or a delete, makes them moot
+ * and they are dropped.  Collections that never take a backfill keep them
+ * until such a write: only updates of never-seen ids pile up there.
  *
  * THE APPLIER
  * Writers append to the WAL concurrently (sharing fsyncs), then apply one at
@@ -89,6 +102,13 @@ typedef struct apply {
     uint32_t omap_cap;
     coll_write_result_t *res;
     filter_t *update_filter;  /* upsert/update_vectors: existing points must match */
+    size_t *pend_put;         /* PENDING: indexes of op points to keep */
+    size_t n_put;
+    ptid_t *pend_del;         /* PENDING: ids whose kept updates go */
+    size_t n_del;
+    op_t *replayed;           /* kept updates applied by a backfill copy (their vectors
+                               * are borrowed by the changes until the swap) */
+    size_t n_replayed;
 } apply_t;
 
 /* ---- id map ----------------------------------------------------------- */
@@ -183,112 +203,6 @@ static int64_t slot_new(coll_t *c, const ptid_t *id)
     coll_vindex_slot_new(c, s);
     map_put(c->map, c->map_cap, id, s + 1);
     return s;
-}
-
-/* ---- vector definitions ----------------------------------------------- */
-
-void coll_vector_defs_free(coll_vector_def_t *defs, uint32_t n)
-{
-    if (defs == NULL)
-        return;
-    for (uint32_t i = 0; i < n; i++)
-        free(defs[i].name);
-    free(defs);
-}
-
-static int vector_def_parse(const cJSON *j, const char *name, coll_vector_def_t *d, err_t *err)
-{
-    const char *where = *name ? name : "vectors";
-    const cJSON *it;
-
-    if (!cJSON_IsObject(j))
-        return err_set(err, ERR_INVALID, "%s: expected an object with size and distance", where);
-    cJSON_ArrayForEach(it, j) {
-        const char *k = it->string;
-        if (strcmp(k, "size") == 0) {
-            if (!cJSON_IsNumber(it) || it->valuedouble < 1 || it->valuedouble > COLL_MAX_DIM ||
-                it->valuedouble != (double)(uint32_t)it->valuedouble)
-                return err_set(err, ERR_INVALID, "%s.size: must be an integer in 1..%d", where,
-                               COLL_MAX_DIM);
-            d->dim = (uint32_t)it->valuedouble;
-        } else if (strcmp(k, "distance") == 0) {
-            enum dist_metric m;
-            if (!cJSON_IsString(it) || dist_metric_parse(it->valuestring, &m, err) != ERR_OK)
-                return err_set(err, ERR_INVALID,
-                               "%s.distance: expected one of Cosine, Euclid, Dot, Manhattan", where);
-            d->metric = (int)m;
-        } else if (strcmp(k, "on_disk") == 0) {
-            if (!cJSON_IsBool(it) && !cJSON_IsNull(it))
-                return err_set(err, ERR_INVALID, "%s.on_disk: must be a boolean", where);
-            d->on_disk = cJSON_IsTrue(it);
-        } else if (strcmp(k, "datatype") == 0) {
-            if (!cJSON_IsNull(it) && !(cJSON_IsString(it) && strcmp(it->valuestring, "float32") == 0))
-                return err_set(err, ERR_UNSUPPORTED, "%s.datatype: only float32 is supported", where);
-        } else if (strcmp(k, "hnsw_config") == 0 || strcmp(k, "quantization_config") == 0) {
-            if (!cJSON_IsNull(it) && !cJSON_IsObject(it))
-                return err_set(err, ERR_INVALID, "%s.%s: must be an object", where, k);
-        } else if (strcmp(k, "multivector_config") == 0) {
-            if (!cJSON_IsNull(it))
-                return err_set(err, ERR_UNSUPPORTED, "%s.multivector_config: multivectors are not supported", where);
-        } else {
-            return err_set(err, ERR_INVALID, "%s: unknown field \"%s\"", where, k);
-        }
-    }
-    if (d->dim == 0)
-        return err_set(err, ERR_INVALID, "%s.size: missing", where);
-    if (!cJSON_HasObjectItem(j, "distance"))
-        return err_set(err, ERR_INVALID, "%s.distance: missing", where);
-    return ERR_OK;
-}
-
-int coll_vector_defs_parse(const cJSON *vectors, coll_vector_def_t **defs, uint32_t *n, err_t *err)
-{
-    coll_vector_def_t *d = NULL;
-    uint32_t cnt = 0;
-    int rc = ERR_OK;
-    const cJSON *it;
-
-    *defs = NULL;
-    *n = 0;
-    if (!cJSON_IsObject(vectors))
-        return err_set(err, ERR_INVALID, "vectors: expected an object");
-    bool single = cJSON_HasObjectItem(vectors, "size") || cJSON_HasObjectItem(vectors, "distance");
-    size_t total = single ? 1 : (size_t)cJSON_GetArraySize(vectors);
-    if (total > COLL_MAX_VECTORS)
-        return err_set(err, ERR_INVALID, "vectors: at most %d named vectors", COLL_MAX_VECTORS);
-    d = calloc(total ? total : 1, sizeof(*d));
-    if (d == NULL)
-        return err_set(err, ERR_NOMEM, "no memory");
-    if (single) {
-        d[0].name = strdup("");
-        cnt = 1;
-        rc = d[0].name ? vector_def_parse(vectors, "", &d[0], err) : ERR_NOMEM;
-        goto out;
-    }
-    cJSON_ArrayForEach(it, vectors) {
-        if (it->string[0] == '\0' || strlen(it->string) > COLL_VECTOR_NAME_MAX) {
-            rc = err_set(err, ERR_INVALID, "vectors: vector names must be 1..%d bytes",
-                         COLL_VECTOR_NAME_MAX);
-            goto out;
-        }
-        d[cnt].name = strdup(it->string);
-        cnt++;
-        if (d[cnt - 1].name == NULL) {
-            rc = err_set(err, ERR_NOMEM, "no memory");
-            goto out;
-        }
-        rc = vector_def_parse(it, it->string, &d[cnt - 1], err);
-        if (rc != ERR_OK)
-            goto out;
-    }
-out:
-    if (rc != ERR_OK) {
-        coll_vector_defs_free(d, cnt);
-        return rc;
-    }
-    *defs = d;
-    *n = cnt;
-    return ERR_OK;
 }
 
 const coll_vector_def_t *coll_vectors(coll_t *c, uint32_t *n)
@@ -515,6 +429,11 @@ static void apply_free(apply_t *a)
     free(a->ch);
     free(a->omap);
     filter_free(a->update_filter);
+    free(a->pend_put);
+    free(a->pend_del);
+    for (size_t i = 0; i < a->n_replayed; i++)
+        op_clear(&a->replayed[i]);
+    free(a->replayed);
 }
 
 static int omap_grow(apply_t *a)
@@ -652,6 +571,119 @@ static bool update_allowed(apply_t *a, const change_t *ch)
     return coll_filter_match(a->c, a->update_filter, &fp);
 }
 
+/* ---- PENDING: updates of never-seen points (header) ------------------- */
+
+static int partial_apply(apply_t *a, change_t *ch, const op_t *op, const op_point_t *p);
+
+static bool is_backfill_copy(const op_t *op)
+{
+    return op->mode == OP_MODE_INSERT_ONLY && op->meta_key != NULL &&
+           strncmp(op->meta_key, "backfill/", 9) == 0;
+}
+
+static size_t pending_prefix(const ptid_t *id, char *key)
+{
+    key[0] = 'q';
+    return 1 + ptid_encode(id, (uint8_t *)key + 1);
+}
+
+static int pending_note(apply_t *a, size_t i)
+{
+    size_t *np = realloc(a->pend_put, (a->n_put + 1) * sizeof(*np));
+    if (np == NULL)
+        return ERR_NOMEM;
+    a->pend_put = np;
+    np[a->n_put++] = i;
+    a->c->has_pending = true; /* a hint only the applier reads: may stay true */
+    return ERR_OK;
+}
+
+static int pending_forget(apply_t *a, const ptid_t *id)
+{
+    if (!a->c->has_pending)
+        return ERR_OK;
+    ptid_t *nd = realloc(a->pend_del, (a->n_del + 1) * sizeof(*nd));
+    if (nd == NULL)
+        return ERR_NOMEM;
+    a->pend_del = nd;
+    nd[a->n_del++] = *id;
+    return ERR_OK;
+}
+
+/* Decode the kept update at iterator it into a->replayed (owned there). */
+static op_t *pending_load(apply_t *a, rocksdb_iterator_t *it)
+{
+    size_t vl;
+    const char *v = rocksdb_iter_value(it, &vl);
+    op_t *no = realloc(a->replayed, (a->n_replayed + 1) * sizeof(*no));
+    err_t e;
+
+    if (no == NULL)
+        return NULL;
+    a->replayed = no;
+    if (op_decode((const uint8_t *)v, vl, &no[a->n_replayed], &e) != ERR_OK) {
+        log_warn("coll", "%s: a kept update does not decode (%s): dropped", a->c->dir, e.msg);
+        return &no[a->n_replayed]; /* zeroed: type 0 applies nothing */
+    }
+    return &no[a->n_replayed++];
+}
+
+/* A backfill copy created ch: apply its kept updates in order. */
+static int pending_replay(apply_t *a, change_t *ch)
+{
+    char key[1 + PTID_KEY_MAX];
+    size_t kl;
+    int rc = ERR_OK;
+
+    if (!a->c->has_pending)
+        return ERR_OK;
+    kl = pending_prefix(&ch->id, key);
+    rocksdb_iterator_t *it = rocksdb_create_iterator(a->c->db, a->c->ropts);
+    for (rocksdb_iter_seek(it, key, kl); rocksdb_iter_valid(it) && rc == ERR_OK;
+         rocksdb_iter_next(it)) {
+        size_t il;
+        const char *ik = rocksdb_iter_key(it, &il);
+        if (il != kl + 8 || memcmp(ik, key, kl) != 0)
+            break;
+        op_t *op = pending_load(a, it);
+        if (op == NULL)
+            rc = ERR_NOMEM;
+        else if (op->type != 0 && op->type != OP_DELETE && op->n_points == 1 &&
+                 ptid_eq(&op->points[0].id, &ch->id)) {
+            rc = partial_apply(a, ch, op, &op->points[0]);
+        }
+    }
+    rocksdb_iter_destroy(it);
+    return rc == ERR_OK ? pending_forget(a, &ch->id) : rc;
+}
+
+/* The kept updates of this op into batch b (PENDING). */
+static int pending_persist(apply_t *a, rocksdb_writebatch_t *b, err_t *err)
+{
+    char key[1 + PTID_KEY_MAX + 8], end[1 + PTID_KEY_MAX + 9];
+
+    for (size_t j = 0; j < a->n_del; j++) {
+        size_t kl = pending_prefix(&a->pend_del[j], end);
+        memset(end + kl, 0xff, 9);
+        rocksdb_writebatch_delete_range(b, end, kl, end, kl + 9);
+    }
+    for (size_t j = 0; j < a->n_put; j++) {
+        const op_t *op = a->op;
+        op_t one = { .type = op->type, .mode = op->mode, .payload = op->payload,
+                     .key = op->key, .names = op->names, .n_names = op->n_names,
+                     .points = &op->points[a->pend_put[j]], .n_points = 1 };
+        uint8_t *buf;
+        size_t len, kl = pending_prefix(&one.points[0].id, key);
+        for (int k = 0; k < 8; k++)
+            key[kl + (size_t)k] = (char)(a->seq >> (56 - 8 * k));
+        if (op_encode(&one, &buf, &len, err) != ERR_OK)
+            return err->code;
+        rocksdb_writebatch_put(b, key, kl + 8, (const char *)buf, len);
+        free(buf);
+    }
+    return ERR_OK;
+}
+
 static int apply_upsert_point(apply_t *a, size_t i)
 {
     const op_point_t *p = &a->op->points[i];
@@ -681,7 +713,7 @@ static int apply_upsert_point(apply_t *a, size_t i)
     ch->flags |= SLOT_LIVE;
     change_touch(ch, a->seq, p);
     outcome(a, i, live ? COLL_UPDATED : COLL_INSERTED);
-    return ERR_OK;
+    return is_backfill_copy(a->op) ? pending_replay(a, ch) : pending_forget(a, &p->id);
 }
 
 static void change_tombstone(apply_t *a, change_t *ch, const op_point_t *p)
@@ -693,6 +725,50 @@ static void change_tombstone(apply_t *a, change_t *ch, const op_point_t *p)
     change_touch(ch, a->seq, p);
 }
 
+/* The payload or vector change of partial op `op` (not a delete) on ch; p
+ * is the op's point (NULL when the target came from a filter). */
+static int partial_apply(apply_t *a, change_t *ch, const op_t *op, const op_point_t *p)
+{
+    err_t e;
+
+    switch (op->type) {
+    case OP_SET_PAYLOAD: {
+        cJSON *src = cJSON_Parse(op->payload);
+        int rc = src ? coll_payload_merge(ch->payload, src, op->key, &e) : ERR_NOMEM;
+        cJSON_Delete(src);
+        return rc;
+    }
+    case OP_OVERWRITE_PAYLOAD:
+    case OP_CLEAR_PAYLOAD: {
+        cJSON *np = op->type == OP_CLEAR_PAYLOAD ? cJSON_CreateObject() : cJSON_Parse(op->payload);
+        if (np == NULL)
+            return ERR_NOMEM;
+        change_payload(ch, np);
+        return ERR_OK;
+    }
+    case OP_DELETE_PAYLOAD:
+        for (uint32_t k = 0; k < op->n_names; k++)
+            coll_payload_delete_path(ch->payload, op->names[k]);
+        return ERR_OK;
+    case OP_UPDATE_VECTORS:
+        for (uint32_t v = 0; p != NULL && v < p->n_vecs; v++) {
+            int k = coll_vector_index(a->c, p->vecs[v].name);
+            if (k >= 0)
+                ch->vp[k] = p->vecs[v].data;
+        }
+        return ERR_OK;
+    case OP_DELETE_VECTORS:
+        for (uint32_t n = 0; n < op->n_names; n++) {
+            int k = coll_vector_index(a->c, op->names[n]);
+            if (k >= 0)
+                ch->vp[k] = NULL;
+        }
+        return ERR_OK;
+    default:
+        return ERR_OK;
+    }
+}
+
 /* Apply a non-upsert op to one target; p is the op point (NULL when the
  * target came from a filter). */
 static int apply_target(apply_t *a, const ptid_t *id, const op_point_t *p, size_t i)
@@ -700,64 +776,28 @@ static int apply_target(apply_t *a, const ptid_t *id, const op_point_t *p, size_
     const op_t *op = a->op;
     bool need_payload = op->type == OP_SET_PAYLOAD || op->type == OP_DELETE_PAYLOAD;
     change_t *ch = change_get(a, id, need_payload);
-    err_t e;
 
     if (ch == NULL)
         return ERR_NOMEM;
     bool live = (ch->flags & SLOT_LIVE) != 0;
+    if (!live && !ch->exists && p != NULL && op->type != OP_DELETE && op->has_source &&
+        !change_stale(ch, a->seq, p)) {
+        outcome(a, i, COLL_SKIPPED);
+        return pending_note(a, i); /* kept for a backfill copy (PENDING above) */
+    }
     if (change_stale(ch, a->seq, p) || (!live && op->type != OP_DELETE) ||
         (op->type == OP_UPDATE_VECTORS && !update_allowed(a, ch))) {
         outcome(a, i, COLL_SKIPPED);
         return ERR_OK;
     }
-    switch (op->type) {
-    case OP_DELETE:
+    if (op->type == OP_DELETE) {
         change_tombstone(a, ch, p);
         outcome(a, i, live ? COLL_DELETED : COLL_SKIPPED);
-        return ERR_OK;
-    case OP_SET_PAYLOAD: {
-        cJSON *src = cJSON_Parse(op->payload);
-        int rc = src ? coll_payload_merge(ch->payload, src, op->key, &e) : ERR_NOMEM;
-        cJSON_Delete(src);
-        if (rc != ERR_OK)
-            return rc;
-        break;
+        return pending_forget(a, id);
     }
-    case OP_OVERWRITE_PAYLOAD: {
-        cJSON *np = cJSON_Parse(op->payload);
-        if (np == NULL)
-            return ERR_NOMEM;
-        change_payload(ch, np);
-        break;
-    }
-    case OP_DELETE_PAYLOAD:
-        for (uint32_t k = 0; k < op->n_names; k++)
-            coll_payload_delete_path(ch->payload, op->names[k]);
-        break;
-    case OP_CLEAR_PAYLOAD: {
-        cJSON *np = cJSON_CreateObject();
-        if (np == NULL)
-            return ERR_NOMEM;
-        change_payload(ch, np);
-        break;
-    }
-    case OP_UPDATE_VECTORS:
-        for (uint32_t v = 0; p != NULL && v < p->n_vecs; v++) {
-            int k = coll_vector_index(a->c, p->vecs[v].name);
-            if (k >= 0)
-                ch->vp[k] = p->vecs[v].data;
-        }
-        break;
-    case OP_DELETE_VECTORS:
-        for (uint32_t n = 0; n < op->n_names; n++) {
-            int k = coll_vector_index(a->c, op->names[n]);
-            if (k >= 0)
-                ch->vp[k] = NULL;
-        }
-        break;
-    default:
-        break;
-    }
+    int rc = partial_apply(a, ch, op, p);
+    if (rc != ERR_OK)
+        return rc;
     change_touch(ch, a->seq, p);
     outcome(a, i, COLL_UPDATED);
     return ERR_OK;
@@ -909,6 +949,8 @@ static int apply_persist(apply_t *a, err_t *err)
     }
     rocksdb_writebatch_put(b, KEY_APPLIED, strlen(KEY_APPLIED), (const char *)&a->seq, 8);
     if (a->op->meta_key != NULL && (rc = meta_put(a, b, err)) != ERR_OK)
+        goto out;
+    if ((a->n_put > 0 || a->n_del > 0) && (rc = pending_persist(a, b, err)) != ERR_OK)
         goto out;
     for (size_t i = 0; i < op_source_count(a->op); i++) {
         char key[300];
@@ -1258,6 +1300,8 @@ static int db_load(coll_t *c, uint64_t *applied, err_t *err)
                 rc = err_set(err, ERR_CORRUPT, "%s: malformed point key", c->dir);
             else
                 rc = rec_load(c, &id, (const uint8_t *)v, vl, err);
+        } else if (kl > 1 && k[0] == 'q') {
+            c->has_pending = true;
         } else if (kl > 6 && k[0] == 's' && vl == 8 && k[kl - 5] == '\0') {
             int64_t off;
             const uint8_t *pb = (const uint8_t *)k + kl - 4;

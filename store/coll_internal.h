@@ -96,6 +96,7 @@ struct coll {
     pthread_mutex_t apply_mu;
     pthread_cond_t apply_cv;
     uint64_t applied_seq;   /* guarded by apply_mu; read under lock by readers */
+    bool has_pending;       /* kept updates may exist (coll.c PENDING); the applier's */
     bool failed;
     char failed_msg[256];
     pthread_mutex_t ckpt_mu;
