@@ -488,6 +488,7 @@ static void index_opts(const catalog_opts_t *o, const cJSON *config, coll_opts_t
 
     co->hnsw_m = (uint32_t)json_u64(h, "m", o->hnsw_m);
     co->hnsw_ef_construct = (uint32_t)json_u64(h, "ef_construct", o->hnsw_ef_construct);
+    co->hnsw_payload_m = (uint32_t)json_u64(h, "payload_m", o->hnsw_payload_m);
     co->full_scan_threshold_kb = json_u64(h, "full_scan_threshold", o->hnsw_full_scan_threshold_kb);
     co->max_indexing_threads = (uint32_t)json_u64(h, "max_indexing_threads",
                                                   o->hnsw_max_indexing_threads);
@@ -1055,6 +1056,54 @@ int catalog_aliases_update(catalog_t *cat, const cJSON *body, err_t *err)
     }
     if (rc == ERR_OK)
         rc = aliases_save(cat, t.a, t.n, err);
+    if (rc == ERR_OK) {
+        aliases_free(cat->aliases, cat->n_aliases);
+        cat->aliases = t.a;
+        cat->n_aliases = t.n;
+    } else {
+        aliases_free(t.a, t.n);
+    }
+    pthread_mutex_unlock(&cat->mu);
+    return rc;
+}
+
+int catalog_alias_switch(catalog_t *cat, const char *alias, const char *expect, const char *to,
+                         err_t *err)
+{
+    atable_t t = { 0 };
+    int rc = ERR_OK;
+
+    pthread_mutex_lock(&cat->mu);
+    for (size_t k = 0; k < cat->n_aliases && rc == ERR_OK; k++)
+        rc = atable_set(&t, cat->aliases[k].alias, cat->aliases[k].collection);
+    if (rc != ERR_OK) {
+        rc = err_set(err, ERR_NOMEM, "no memory");
+        goto out;
+    }
+    alias_t *a = alias_find(t.a, t.n, alias);
+    const char *cur = a ? a->collection : NULL;
+    if ((expect == NULL) != (cur == NULL) || (cur != NULL && strcmp(cur, expect) != 0)) {
+        rc = err_set(err, ERR_EXISTS, "alias `%s` points to %s%s%s, not to %s%s%s: nothing switched",
+                     alias, cur ? "`" : "", cur ? cur : "no collection", cur ? "`" : "",
+                     expect ? "`" : "", expect ? expect : "nothing", expect ? "`" : "");
+        goto out;
+    }
+    catalog_handle_t *h = ent_find(cat, to);
+    if (h == NULL || !h->ready) {
+        rc = err_set(err, ERR_NOT_FOUND, "Collection `%s` doesn't exist!", to);
+        goto out;
+    }
+    if (a == NULL && ent_find(cat, alias) != NULL) {
+        rc = err_set(err, ERR_EXISTS, "Collection `%s` already exists!", alias);
+        goto out;
+    }
+    if (a == NULL && (rc = catalog_name_check(alias, "alias", err)) != ERR_OK)
+        goto out;
+    if ((rc = atable_set(&t, alias, to)) != ERR_OK)
+        rc = err_set(err, ERR_NOMEM, "no memory");
+    else
+        rc = aliases_save(cat, t.a, t.n, err);
+out:
     if (rc == ERR_OK) {
         aliases_free(cat->aliases, cat->n_aliases);
         cat->aliases = t.a;

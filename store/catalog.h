@@ -122,6 +122,15 @@ int catalog_index_delete(catalog_t *cat, catalog_handle_t *h, const char *field,
  * atomic batch: every action succeeds, or nothing changes. */
 int catalog_aliases_update(catalog_t *cat, const cJSON *body, err_t *err);
 
+/* Compare-and-set of one alias: point alias at collection `to`, only if
+ * it now points at `expect` (NULL: only if the alias does not exist).
+ * Atomic against every other alias change (the same lock and the same
+ * all-or-nothing aliases.json replacement).  ERR_EXISTS (HTTP 409) when
+ * the alias points elsewhere, naming where; ERR_NOT_FOUND when `to` does
+ * not exist.  Thread-safe.  Rolling back is the same call reversed. */
+int catalog_alias_switch(catalog_t *cat, const char *alias, const char *expect, const char *to,
+                         err_t *err);
+
 /* Validate a collection or alias name. */
 int catalog_name_check(const char *name, const char *what, err_t *err);
 

@@ -54,7 +54,11 @@ typedef struct coll_opts {
      * zeroed coll_opts_t keeps every search exact. */
     uint64_t indexing_threshold_kb;
     uint64_t full_scan_threshold_kb;      /* 0: 10000 */
-    uint32_t hnsw_m;                      /* 0: 16 */
+    uint32_t hnsw_m;                      /* 0: 16, or none if hnsw_payload_m > 0 */
+    /* Qdrant's payload_m: extra links inside each value group of keyword
+     * and integer payload indexes (0: none).  With hnsw_m 0 the segments
+     * have only these per-group graphs (per-tenant indexing). */
+    uint32_t hnsw_payload_m;
     uint32_t hnsw_ef_construct;           /* 0: 100 */
     uint32_t max_indexing_threads;        /* 0: 2 */
     bool hnsw_on_disk;                    /* map every segment (also per vector: on_disk) */
@@ -198,6 +202,16 @@ typedef struct coll_scroll_req {
  * id, or JSON null (always null with order_by, as Qdrant does). */
 int coll_scroll(coll_t *c, const coll_scroll_req_t *req, cJSON **points, cJSON **next,
                 err_t *err);
+
+#define COLL_DIGEST_MAX_BUCKETS 65536
+
+/* A digest of the live point ids for comparing two collections without
+ * listing ids: every id hashes into one of `buckets` ranges, and
+ * sums[b] / counts[b] are the (wrapping) sum of a mix of the id hashes and
+ * the count in range b.  Equal id sets give equal arrays; a range that
+ * differs narrows where they differ.  O(points) under the read lock; no
+ * allocation.  ERR_INVALID for buckets outside 1..COLL_DIGEST_MAX_BUCKETS. */
+int coll_id_digest(coll_t *c, uint32_t buckets, uint64_t *sums, uint64_t *counts, err_t *err);
 
 /* Exact number of live points matching filter (NULL: all). */
 int coll_count(coll_t *c, const filter_t *filter, size_t *count, err_t *err);

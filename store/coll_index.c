@@ -1222,3 +1222,54 @@ bool coll_filter_match(const coll_t *c, const filter_t *f, const filter_point_t 
 
     return filter_match_text(f, p, c->n_idx > 0 ? &tx : NULL);
 }
+
+/* ---- value groups (read accessors for the vector index's payload_m) --- */
+
+/* Keyword and integer equality indexes: the fields whose value groups
+ * get HNSW group links (as in Qdrant, which links the blocks of indexed
+ * keyword and integer fields). */
+static bool groups_kind(const coll_index_t *ix)
+{
+    return !ix->broken && (ix->kind == COLL_INDEX_KEYWORD || ix->kind == COLL_INDEX_INTEGER);
+}
+
+int coll_index_each_group(const coll_t *c, int (*fn)(void *ctx, const coll_sset_t *slots),
+                          void *ctx)
+{
+    for (size_t k = 0; k < c->n_idx; k++) {
+        const coll_index_t *ix = c->idx[k];
+        for (size_t b = 0; groups_kind(ix) && b < ix->nb; b++) {
+            for (const ival_t *v = ix->buckets[b]; v != NULL; v = v->next) {
+                int rc = fn(ctx, &v->slots);
+                if (rc != ERR_OK)
+                    return rc;
+            }
+        }
+    }
+    return ERR_OK;
+}
+
+bool coll_index_filter_groups(const coll_t *c, const filter_t *f,
+                              void (*fn)(void *ctx, const coll_sset_t *slots), void *ctx)
+{
+    filter_eq_t eqs[PLAN_EQ_MAX];
+    size_t n_eq = f ? filter_must_eq(f, eqs, PLAN_EQ_MAX) : 0;
+
+    if (n_eq > PLAN_EQ_MAX)
+        n_eq = PLAN_EQ_MAX;
+    for (size_t i = 0; i < n_eq; i++) {
+        for (size_t k = 0; k < c->n_idx; k++) {
+            const coll_index_t *ix = c->idx[k];
+            if (!groups_kind(ix) || !kind_fits(ix->kind, eqs[i].type) ||
+                !filter_path_same(ix->field, eqs[i].key))
+                continue;
+            for (size_t j = 0; j < eqs[i].n; j++) {
+                const ival_t *v = eq_value(ix, &eqs[i], j);
+                if (v != NULL)
+                    fn(ctx, &v->slots);
+            }
+            return true;
+        }
+    }
+    return false;
+}

@@ -57,6 +57,7 @@ typedef struct coll_vidx {
 typedef struct coll_vopts {
     uint64_t indexing_threshold_kb, full_scan_threshold_kb, vacuum_min;
     uint32_t m, ef_construct, threads;
+    uint32_t payload_m;       /* 0: no group links; with m == 0: groups only */
     bool on_disk;
     double deleted_threshold;
 } coll_vopts_t;
@@ -148,6 +149,22 @@ void coll_index_free_all(coll_t *c);
  * live slots) and true is returned; false: scan every slot.  Caller holds
  * lock (either mode) or is the applier. */
 bool coll_index_plan(coll_t *c, const filter_t *f, uint32_t **slots, size_t *n);
+
+struct coll_sset;
+
+/* Call fn with the slot set of every value of every usable keyword and
+ * integer index (the groups the vector index links, see coll_vindex.c);
+ * stops at and returns fn's first error.  Caller holds lock (either
+ * mode). */
+int coll_index_each_group(const coll_t *c, int (*fn)(void *ctx, const struct coll_sset *slots),
+                          void *ctx);
+
+/* If f has a top-level equality condition (filter_must_eq) on a usable
+ * keyword or integer index, call fn with the slot set of each of its
+ * values that some point holds and return true (every point f matches is
+ * in one of those sets); else false.  Caller holds lock (either mode). */
+bool coll_index_filter_groups(const coll_t *c, const filter_t *f,
+                              void (*fn)(void *ctx, const struct coll_sset *slots), void *ctx);
 
 /* Index kinds beyond coll.h's enum coll_index_kind: geo (coll_index_set)
  * and full-text (coll_index_set_text, which takes the tokenizer params).

@@ -253,6 +253,27 @@ int coll_count(coll_t *c, const filter_t *filter, size_t *count, err_t *err)
     return ERR_OK;
 }
 
+int coll_id_digest(coll_t *c, uint32_t buckets, uint64_t *sums, uint64_t *counts, err_t *err)
+{
+    if (buckets == 0 || buckets > COLL_DIGEST_MAX_BUCKETS)
+        return err_set(err, ERR_INVALID, "buckets: 1..%d", COLL_DIGEST_MAX_BUCKETS);
+    memset(sums, 0, buckets * sizeof(*sums));
+    memset(counts, 0, buckets * sizeof(*counts));
+    pthread_rwlock_rdlock(&c->lock);
+    for (uint32_t s = 0; s < c->n_slots; s++) {
+        if (!(c->slots[s].flags & SLOT_LIVE))
+            continue;
+        /* filter_slice_hash: a keyed hash of the id, the same in every
+         * collection, so equal id sets give equal sums bucket by bucket */
+        uint64_t h = filter_slice_hash(&c->slots[s].id);
+        uint32_t b = (uint32_t)((h >> 32) % buckets);
+        sums[b] += h * 0x9E3779B97F4A7C15ull + (h >> 29);
+        counts[b]++;
+    }
+    pthread_rwlock_unlock(&c->lock);
+    return ERR_OK;
+}
+
 /* ---- scroll ----------------------------------------------------------- */
 
 static int scroll_by_id_iter(coll_t *c, const coll_scroll_req_t *req, cJSON *arr, cJSON **next,

@@ -62,6 +62,22 @@
  * segments, so it may read the lists without the lock.  hnsw_delete and
  * hnsw_search are thread-safe on their own.
  *
+ * PAYLOAD_M (Qdrant's per-tenant indexing)
+ * With hnsw_payload_m > 0 a job also copies, under the same shared lock
+ * as the vectors, the groups of its nodes by value of every keyword and
+ * integer payload index (coll_index_each_group; a node can be in several
+ * groups; groups of fewer than two nodes are skipped), and after
+ * hnsw_build links each group (hnsw_group_link) before saving.  Without
+ * such an index payload_m does nothing, as in Qdrant.  Filtered searches
+ * follow the group links as they are.  hnsw_m 0 with payload_m builds
+ * graphs of group links only; such a segment (hnsw_m(g) == 0, whatever
+ * the current settings) is searched from a few seed nodes per value of
+ * the filter's equality condition on a grouped field (every match is in
+ * those groups), or, for any other filter or none, by reporting every
+ * accepted node (an exact scan of the segment).  Group membership is
+ * fixed at build: a point whose payload changes later keeps its old
+ * group's links until its segment is rebuilt.
+ *
  * SETTINGS come from coll_opts_t at open; the catalog passes the
  * collection's hnsw_config / optimizers_config, so a PATCH of those applies
  * at the next open only.
@@ -98,8 +114,14 @@ int coll_vindex_init(coll_t *c, const coll_opts_t *o, err_t *err)
 
     v->indexing_threshold_kb = o->indexing_threshold_kb;
     v->full_scan_threshold_kb = o->full_scan_threshold_kb ? o->full_scan_threshold_kb : 10000;
-    v->m = o->hnsw_m ? o->hnsw_m : 16;
-    if (v->m < 2)
+    v->payload_m = o->hnsw_payload_m;
+    if (v->payload_m == 1)
+        v->payload_m = 2;
+    if (v->payload_m > HNSW_MAX_M)
+        v->payload_m = HNSW_MAX_M;
+    /* m 0 with payload_m: per-group graphs only (Qdrant's per-tenant indexing) */
+    v->m = o->hnsw_m ? o->hnsw_m : v->payload_m ? 0 : 16;
+    if (v->m == 1)
         v->m = 2;
     if (v->m > HNSW_MAX_M)
         v->m = HNSW_MAX_M;
@@ -556,15 +578,25 @@ typedef struct job {
     uint32_t k;
     ptid_t *ids;
     float *vecs;
+    uint32_t *slots;          /* the slot each node was copied from */
     size_t n, cap;
     uint32_t old[2];
     size_t n_old;
+    /* payload_m: the nodes of each value group (group g is
+     * g_nodes[g_off[g] .. g_off[g + 1])), copied with the vectors */
+    uint32_t *g_nodes;
+    size_t n_gn, cap_gn;
+    size_t *g_off;
+    size_t n_groups, cap_groups;
 } job_t;
 
 static void job_clear(job_t *j)
 {
     free(j->ids);
     free(j->vecs);
+    free(j->slots);
+    free(j->g_nodes);
+    free(j->g_off);
     memset(j, 0, sizeof(*j));
 }
 
@@ -583,8 +615,13 @@ static int job_add(job_t *j, const coll_t *c, uint32_t s)
         if (nv == NULL)
             return ERR_NOMEM;
         j->vecs = nv;
+        uint32_t *ns = realloc(j->slots, cap * sizeof(uint32_t));
+        if (ns == NULL)
+            return ERR_NOMEM;
+        j->slots = ns;
         j->cap = cap;
     }
+    j->slots[j->n] = s;
     j->ids[j->n] = c->slots[s].id;
     memcpy(j->vecs + j->n * dim, c->vs[j->k].data + (size_t)s * dim, dim * sizeof(float));
     j->n++;
@@ -667,17 +704,97 @@ static bool pick_indexing(coll_t *c, job_t *j)
     return true;
 }
 
+/* ---- payload_m: value groups of a job ---------------------------------- */
+
+typedef struct grp_ctx {
+    job_t *j;
+    const uint32_t *node_of; /* slot -> job node, NO_SLOT: not in the job */
+} grp_ctx_t;
+
+/* One value's slot set: append its nodes in the job as a group (kept only
+ * with at least two: a single node has nothing to link to). */
+static int grp_add(void *ctx, const coll_sset_t *set)
+{
+    grp_ctx_t *g = ctx;
+    job_t *j = g->j;
+    size_t start = j->n_gn;
+
+    for (uint32_t t = 0; t < set->cap; t++) {
+        uint32_t node = set->t[t] ? g->node_of[set->t[t] - 1] : NO_SLOT;
+        if (node == NO_SLOT)
+            continue;
+        if (j->n_gn == j->cap_gn) {
+            size_t cap = j->cap_gn ? 2 * j->cap_gn : 1024;
+            uint32_t *a = realloc(j->g_nodes, cap * sizeof(*a));
+            if (a == NULL)
+                return ERR_NOMEM;
+            j->g_nodes = a;
+            j->cap_gn = cap;
+        }
+        j->g_nodes[j->n_gn++] = node;
+    }
+    if (j->n_gn - start < 2) {
+        j->n_gn = start;
+        return ERR_OK;
+    }
+    if (j->n_groups + 2 > j->cap_groups) {
+        size_t cap = j->cap_groups ? 2 * j->cap_groups : 64;
+        size_t *o = realloc(j->g_off, cap * sizeof(*o));
+        if (o == NULL)
+            return ERR_NOMEM;
+        j->g_off = o;
+        j->cap_groups = cap;
+    }
+    j->g_off[j->n_groups++] = start;
+    j->g_off[j->n_groups] = j->n_gn;
+    return ERR_OK;
+}
+
+/* Group the job's nodes by the values of the keyword and integer indexes
+ * (Qdrant links the value blocks of indexed fields only; no such index:
+ * no groups).  Caller holds lock shared, as for the vectors, so groups
+ * and vectors are one snapshot. */
+static int job_groups(const coll_t *c, job_t *j)
+{
+    uint32_t *node_of = malloc((c->n_slots ? c->n_slots : 1) * sizeof(*node_of));
+    if (node_of == NULL)
+        return ERR_NOMEM;
+    for (uint32_t s = 0; s < c->n_slots; s++)
+        node_of[s] = NO_SLOT;
+    for (size_t i = 0; i < j->n; i++)
+        node_of[j->slots[i]] = (uint32_t)i;
+    grp_ctx_t g = { j, node_of };
+    int rc = coll_index_each_group(c, grp_add, &g);
+    free(node_of);
+    return rc;
+}
+
 /* The next job, if any.  Caller holds lock shared. */
 static bool job_pick(coll_t *c, job_t *j)
 {
     for (uint32_t k = 0; k < c->n_defs; k++) {
         job_clear(j);
         j->k = k;
-        if (pick_compaction(c, j) || (job_clear(j), j->k = k, pick_indexing(c, j)))
+        if (pick_compaction(c, j) || (job_clear(j), j->k = k, pick_indexing(c, j))) {
+            if (c->vopts.payload_m > 0 && j->n > 0 && job_groups(c, j) != ERR_OK)
+                break; /* out of memory: retry next round */
             return true;
+        }
     }
     job_clear(j);
     return false;
+}
+
+/* Link each value group of the job in the new graph (no lock held). */
+static int job_link_groups(const coll_t *c, const job_t *j, hnsw_t *g, err_t *err)
+{
+    for (size_t i = 0; i < j->n_groups; i++) {
+        int rc = hnsw_group_link(g, j->g_nodes + j->g_off[i], j->g_off[i + 1] - j->g_off[i],
+                                 c->vopts.payload_m, c->vopts.ef_construct, err);
+        if (rc != ERR_OK)
+            return rc;
+    }
+    return ERR_OK;
 }
 
 /* Build and save the job's segment (no lock held).  *out stays NULL for
@@ -708,6 +825,8 @@ static int job_build(coll_t *c, const job_t *j, coll_seg_t **out, err_t *err)
                      seg->id, j->n, &seg->g, err);
     if (rc == ERR_OK)
         rc = hnsw_build(seg->g, j->vecs, j->n, (int)c->vopts.threads, err);
+    if (rc == ERR_OK)
+        rc = job_link_groups(c, j, seg->g, err);
     __atomic_add_fetch(&c->index_builds, 1, __ATOMIC_RELAXED);
     if (rc == ERR_OK)
         rc = ids_write(seg->path, j->ids, j->n, d->dim, err);
@@ -962,6 +1081,74 @@ static bool accept_node(void *ctx, uint32_t n)
     return coll_filter_match(c, a->f, &fp);
 }
 
+#define SEEDS_PER_VALUE 4
+
+/* Seeds of an m == 0 segment: a few nodes of the segment per value of the
+ * filter's equality condition. */
+typedef struct seeds {
+    const coll_vidx_t *x;
+    const coll_seg_t *seg;
+    uint32_t *ids;
+    size_t n, cap;
+    bool nomem;
+} seeds_t;
+
+static void seeds_add(void *ctx, const coll_sset_t *set)
+{
+    seeds_t *sd = ctx;
+    size_t got = 0;
+
+    for (uint32_t t = 0; t < set->cap && got < SEEDS_PER_VALUE && !sd->nomem; t++) {
+        uint32_t s = set->t[t] ? set->t[t] - 1 : NO_SLOT;
+        if (s == NO_SLOT || sd->x->seg_of_slot[s] != sd->seg->id)
+            continue;
+        if (sd->n == sd->cap) {
+            size_t cap = sd->cap ? 2 * sd->cap : 16;
+            uint32_t *a = realloc(sd->ids, cap * sizeof(*a));
+            if (a == NULL) {
+                sd->nomem = true;
+                break;
+            }
+            sd->ids = a;
+            sd->cap = cap;
+        }
+        sd->ids[sd->n++] = sd->x->node_of_slot[s];
+        got++;
+    }
+}
+
+/* An m == 0 segment (per-group graphs only, no graph over all nodes).  A
+ * filter with an equality condition on a grouped field: every match is in
+ * the groups of its values, so a search seeded with a few nodes of each
+ * group walks them (no seed: no match in this segment).  Any other filter,
+ * or none: report every accepted node (an exact scan; the caller scores
+ * them), as Qdrant scans then. */
+static int search_groups_only(coll_t *c, const coll_seg_t *seg, accept_ctx_t *a, const float *q,
+                              size_t kk, size_t ef, uint32_t *ids,
+                              void (*hit)(void *ctx, uint32_t slot), void *ctx, err_t *err)
+{
+    seeds_t sd = { .x = &c->vx[a->k], .seg = seg };
+    size_t n = 0;
+    int rc = ERR_OK;
+
+    if (a->f == NULL || !coll_index_filter_groups(c, a->f, seeds_add, &sd)) {
+        size_t total = hnsw_count(seg->g);
+        for (size_t i = 0; i < total; i++)
+            if (accept_node(a, (uint32_t)i))
+                hit(ctx, seg->slot_of_node[i]);
+        return ERR_OK;
+    }
+    if (sd.nomem)
+        rc = err_set(err, ERR_NOMEM, "no memory for search");
+    else if (sd.n > 0)
+        rc = hnsw_search_seeded(seg->g, q, kk, ef, accept_node, a, sd.ids, sd.n, ids, NULL, &n,
+                                err);
+    for (size_t r = 0; rc == ERR_OK && r < n; r++)
+        hit(ctx, seg->slot_of_node[ids[r]]);
+    free(sd.ids);
+    return rc;
+}
+
 int coll_vindex_search(coll_t *c, uint32_t k, const float *q, size_t kk, size_t ef,
                        const filter_t *f, void (*hit)(void *ctx, uint32_t slot), void *ctx,
                        err_t *err)
@@ -975,6 +1162,11 @@ int coll_vindex_search(coll_t *c, uint32_t k, const float *q, size_t kk, size_t 
     for (size_t i = 0; i < x->n_segs && rc == ERR_OK && kk > 0; i++) {
         accept_ctx_t a = { c, x->segs[i], k, 0, f };
         size_t n = 0;
+        if (hnsw_m(x->segs[i]->g) == 0) {
+            rc = search_groups_only(c, x->segs[i], &a, q, kk, ef, ids, hit, ctx, err);
+            continue;
+        }
+        /* group links (payload_m), if any, are followed by the search itself */
         rc = hnsw_search(x->segs[i]->g, q, kk, ef, accept_node, &a, ids, NULL, &n, err);
         for (size_t r = 0; rc == ERR_OK && r < n; r++)
             hit(ctx, x->segs[i]->slot_of_node[ids[r]]);

@@ -78,6 +78,14 @@
  * nothing degrades to visiting the whole reachable graph (until k are
  * found) rather than returning too few.
  *
+ * GROUP LINKS AND m == 0
+ * hnsw_group_link (hnsw_group.c) gives nodes extra layer-0 links inside
+ * value groups; layer_run follows a node's group list right after its
+ * layer-0 list, so filtered searches need no other change.  An m == 0
+ * index has no main links: its searches start at layer 0 from seeds (the
+ * caller's, or the group entries the filter accepts) and follow group
+ * links only; with no seed at all they scan exactly (search_seeds).
+ *
  * SCRATCH
  * A search needs a visited set and up to four heaps.  They come from a pool of
  * scratch objects (mutex-guarded free list), reused across searches and
@@ -117,8 +125,7 @@ struct hnsw_scratch {
     pair_t *tmp;  /* m0 + 1: pruning a neighbour's list */
     pair_t *plan; /* an insert's chosen neighbours, m per layer */
     size_t plan_cap;
-    uint32_t *nbuf; /* m0: a copied link list */
-    uint32_t *nbuf2;
+    uint32_t *nbuf; /* m0 (at least 1): a copied link list */
 };
 
 /* A search's filter.  NULL (inserts) or inactive (no callback, nothing
@@ -220,15 +227,15 @@ static hnsw_scratch_t *scratch_get(hnsw_t *h)
     s = calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
+    size_t nb = h->m0 ? h->m0 : 1; /* m == 0: no main links, still valid buffers */
     s->tmp = malloc((h->m0 + 1) * sizeof(*s->tmp));
-    s->nbuf = malloc(2 * (size_t)h->m0 * sizeof(*s->nbuf));
+    s->nbuf = malloc(nb * sizeof(*s->nbuf));
     if (s->tmp == NULL || s->nbuf == NULL) {
         scratch_free(s);
         return NULL;
     }
-    s->nbuf2 = s->nbuf + h->m0;
     pthread_mutex_lock(&h->pool_mu);
-    h->pool_bytes += sizeof(*s) + (h->m0 + 1) * sizeof(pair_t) + 2 * (size_t)h->m0 * 4;
+    h->pool_bytes += sizeof(*s) + (h->m0 + 1) * sizeof(pair_t) + nb * 4;
     pthread_mutex_unlock(&h->pool_mu);
     return s;
 }
@@ -279,11 +286,12 @@ int hnsw_alloc(uint32_t dim, enum dist_metric metric, uint32_t m, uint32_t ef_co
         return err_set(err, ERR_INVALID, "hnsw: dim %u out of range 1..%d", dim, HNSW_MAX_DIM);
     if ((unsigned)metric >= DIST_METRIC_COUNT)
         return err_set(err, ERR_INVALID, "hnsw: invalid metric %d", (int)metric);
-    if (m < 2 || m > HNSW_MAX_M)
-        return err_set(err, ERR_INVALID, "hnsw: m %u out of range 2..%d", m, HNSW_MAX_M);
-    if (ef_construct < m || ef_construct > 65536)
+    /* m == 0: no main graph, only group links (Qdrant's m: 0 with payload_m) */
+    if (m == 1 || m > HNSW_MAX_M)
+        return err_set(err, ERR_INVALID, "hnsw: m %u not 0 or in 2..%d", m, HNSW_MAX_M);
+    if (ef_construct < m || ef_construct == 0 || ef_construct > 65536)
         return err_set(err, ERR_INVALID, "hnsw: ef_construct %u out of range %u..65536",
-                       ef_construct, m);
+                       ef_construct, m ? m : 1);
     hnsw_t *h = calloc(1, sizeof(*h));
     if (h == NULL)
         return err_set(err, ERR_NOMEM, "hnsw: out of memory");
@@ -295,7 +303,7 @@ int hnsw_alloc(uint32_t dim, enum dist_metric metric, uint32_t m, uint32_t ef_co
     h->ef_construct = ef_construct;
     h->l0_words = 2 + h->m0;
     h->seed = seed;
-    h->ml = 1.0 / log((double)m);
+    h->ml = m ? 1.0 / log((double)m) : 0.0; /* m == 0: every node on layer 0 */
     atomic_init(&h->entry, (uint64_t)HNSW_NONE << 32);
     pthread_mutex_init(&h->grow_mu, NULL);
     pthread_mutex_init(&h->entry_mu, NULL);
@@ -331,6 +339,11 @@ static void chunk_release(const hnsw_t *h, hnsw_chunk_t *c)
             free((void *)c->upper[i]);
     }
     free(c->upper);
+    if (c->glinks != NULL && h->map == NULL) {
+        for (size_t i = 0; i < HNSW_CHUNK; i++)
+            free(c->glinks[i]);
+    }
+    free(c->glinks);
     free(c->deleted);
     if (h->map == NULL) {
         free(c->vecs);
@@ -422,6 +435,7 @@ void hnsw_free(hnsw_t *h)
     pthread_mutex_destroy(&h->grow_mu);
     pthread_mutex_destroy(&h->entry_mu);
     pthread_mutex_destroy(&h->pool_mu);
+    free(h->gentry);
     free(h);
 }
 
@@ -612,6 +626,57 @@ static int offer(hnsw_scratch_t *s, const hnsw_dir_t *d, const filt_t *f, size_t
     return ERR_OK;
 }
 
+/* Visit the n ids of list nb (neighbours of an expanded node): offer
+ * the unvisited ones closer than *bound.  Ids >= lim are ignored. */
+static int visit_list(const hnsw_t *h, const hnsw_dir_t *d, hnsw_scratch_t *s, const float *q,
+                      const uint32_t *nb, uint32_t n, size_t ef, const filt_t *f, size_t lim,
+                      float *bound)
+{
+    const uint16_t epoch = s->epoch;
+    uint16_t *tags = s->tags;
+
+    for (uint32_t i = 0; i < n; i++)
+        __builtin_prefetch(&tags[nb[i] < lim ? nb[i] : 0]);
+    if (n > 0 && nb[0] < lim)
+        __builtin_prefetch(hnsw_node_vec(h, d, nb[0]));
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t id = nb[i];
+        if (i + 1 < n && nb[i + 1] < lim) {
+            const char *pv = (const char *)hnsw_node_vec(h, d, nb[i + 1]);
+            __builtin_prefetch(pv);
+            __builtin_prefetch(pv + 64);
+        }
+        if (id >= lim || tags[id] == epoch)
+            continue;
+        tags[id] = epoch;
+        float dd = node_dist(h, q, hnsw_node_vec(h, d, id));
+        if (dd < *bound && offer(s, d, f, ef, dd, id, bound) != ERR_OK)
+            return ERR_NOMEM;
+    }
+    return ERR_OK;
+}
+
+/* Expand the candidates of s (already seeded; bound as the seeding left
+ * it) on layer lv until the closest is beyond the bound.  On layer 0 a
+ * node's group links (hnsw_group_link) are followed with its links. */
+static int layer_run(const hnsw_t *h, const hnsw_dir_t *d, hnsw_scratch_t *s, const float *q,
+                     unsigned lv, size_t ef, const filt_t *f, size_t lim, float bound)
+{
+    while (s->ncand > 0) {
+        pair_t c = s->cand[0];
+        if (c.d > bound)
+            break;
+        heap_pop(s->cand, &s->ncand);
+        uint32_t n = hnsw_links_copy(h, d, c.id, lv, s->nbuf);
+        if (visit_list(h, d, s, q, s->nbuf, n, ef, f, lim, &bound) != ERR_OK)
+            return ERR_NOMEM;
+        const uint32_t *g = lv == 0 ? hnsw_node_glinks(d, c.id) : NULL;
+        if (g != NULL && visit_list(h, d, s, q, g + 1, g[0], ef, f, lim, &bound) != ERR_OK)
+            return ERR_NOMEM;
+    }
+    return ERR_OK;
+}
+
 /* Beam search of layer lv from ep (distance ep_d) with width ef.  Nodes
  * failing f are expanded but not kept; ids >= lim are ignored.  The ef
  * best kept nodes end in s->res.  Caller ran scratch_begin(lim). */
@@ -619,40 +684,12 @@ static int layer_search(const hnsw_t *h, const hnsw_dir_t *d, hnsw_scratch_t *s,
                         uint32_t ep, float ep_d, unsigned lv, size_t ef, const filt_t *f,
                         size_t lim)
 {
-    const uint16_t epoch = s->epoch;
-    uint16_t *tags = s->tags;
     float bound = INFINITY;
 
-    tags[ep] = epoch;
+    s->tags[ep] = s->epoch;
     if (offer(s, d, f, ef, ep_d, ep, &bound) != ERR_OK)
         return ERR_NOMEM;
-    while (s->ncand > 0) {
-        pair_t c = s->cand[0];
-        if (c.d > bound)
-            break;
-        heap_pop(s->cand, &s->ncand);
-        uint32_t *nb = s->nbuf;
-        uint32_t n = hnsw_links_copy(h, d, c.id, lv, nb);
-        for (uint32_t i = 0; i < n; i++)
-            __builtin_prefetch(&tags[nb[i] < lim ? nb[i] : 0]);
-        if (n > 0 && nb[0] < lim)
-            __builtin_prefetch(hnsw_node_vec(h, d, nb[0]));
-        for (uint32_t i = 0; i < n; i++) {
-            uint32_t id = nb[i];
-            if (i + 1 < n && nb[i + 1] < lim) {
-                const char *pv = (const char *)hnsw_node_vec(h, d, nb[i + 1]);
-                __builtin_prefetch(pv);
-                __builtin_prefetch(pv + 64);
-            }
-            if (id >= lim || tags[id] == epoch)
-                continue;
-            tags[id] = epoch;
-            float dd = node_dist(h, q, hnsw_node_vec(h, d, id));
-            if (dd < bound && offer(s, d, f, ef, dd, id, &bound) != ERR_OK)
-                return ERR_NOMEM;
-        }
-    }
-    return ERR_OK;
+    return layer_run(h, d, s, q, lv, ef, f, lim, bound);
 }
 
 /* Move s->res into s->sel sorted by distance, closest first. */
@@ -670,8 +707,61 @@ static int results_sorted(hnsw_scratch_t *s, size_t *n_out)
     return ERR_OK;
 }
 
+/* Exact answer: every id below lim that f accepts, the ef best kept. */
+static int scan_exact(const hnsw_t *h, const hnsw_dir_t *d, hnsw_scratch_t *s, const float *q,
+                      size_t ef, const filt_t *f, size_t lim)
+{
+    for (size_t id = 0; id < lim; id++) {
+        if (!accepted(d, f, (uint32_t)id))
+            continue;
+        float dd = node_dist(h, q, hnsw_node_vec(h, d, (uint32_t)id));
+        if (s->nres >= ef && !(dd < -s->res[0].d))
+            continue;
+        if (heap_push(&s->res, &s->nres, &s->res_cap, -dd, (uint32_t)id) != ERR_OK)
+            return ERR_NOMEM;
+        if (s->nres > ef)
+            heap_pop(s->res, &s->nres);
+    }
+    return ERR_OK;
+}
+
+/* Layer-0 search from explicit seeds (hnsw_search_seeded), or, on an
+ * m == 0 index without seeds, from the group entries the filter accepts
+ * (hnsw_search).  m == 0 has no graph over all nodes, so without a filter,
+ * or with no seed at all, the answer is an exact scan (Qdrant also scans
+ * then): slow but right. */
+static int search_seeds(const hnsw_t *h, const hnsw_dir_t *d, hnsw_scratch_t *s, const float *q,
+                        size_t ef, const filt_t *f, size_t lim, const uint32_t *seeds,
+                        size_t n_seeds)
+{
+    float bound = INFINITY;
+    size_t used = 0;
+    bool entries = seeds == NULL;
+
+    if (scratch_begin((hnsw_t *)h, s, lim) != ERR_OK)
+        return ERR_NOMEM;
+    if (entries) {
+        seeds = h->gentry;
+        n_seeds = f->accept != NULL ? h->n_gentry : 0;
+    }
+    for (size_t i = 0; i < n_seeds; i++) {
+        uint32_t id = seeds[i];
+        if (id >= lim || s->tags[id] == s->epoch || (entries && !accepted(d, f, id)))
+            continue;
+        s->tags[id] = s->epoch;
+        used++;
+        if (offer(s, d, f, ef, node_dist(h, q, hnsw_node_vec(h, d, id)), id, &bound) != ERR_OK)
+            return ERR_NOMEM;
+    }
+    if (used == 0)
+        return scan_exact(h, d, s, q, ef, f, lim);
+    return layer_run(h, d, s, q, 0, ef, f, lim, bound);
+}
+
+/* seeds: NULL for the normal descent from the entry point (m > 0), else
+ * search_seeds. */
 static int search_run(const hnsw_t *h, hnsw_scratch_t *s, const float *q, size_t ef,
-                      const filt_t *f, size_t *nsel)
+                      const filt_t *f, const uint32_t *seeds, size_t n_seeds, size_t *nsel)
 {
     /* entry, then count, then directory: each covers what the one before
      * can name (see LOCKING) */
@@ -682,6 +772,11 @@ static int search_run(const hnsw_t *h, hnsw_scratch_t *s, const float *q, size_t
         return ERR_OK;
     size_t lim = atomic_load_explicit(&h->count, memory_order_acquire);
     const hnsw_dir_t *d = atomic_load_explicit(&h->dir, memory_order_acquire);
+    if (h->m == 0 || seeds != NULL) {
+        if (search_seeds(h, d, s, q, ef, f, lim, seeds, n_seeds) != ERR_OK)
+            return ERR_NOMEM;
+        return results_sorted(s, nsel);
+    }
     float ep_d;
     ep = descend(h, d, s, q, ep, (unsigned)(e & 0xff), 0, lim, &ep_d);
     if (scratch_begin((hnsw_t *)h, s, lim) != ERR_OK)
@@ -693,6 +788,13 @@ static int search_run(const hnsw_t *h, hnsw_scratch_t *s, const float *q, size_t
 
 int hnsw_search(const hnsw_t *h, const float *q, size_t k, size_t ef, hnsw_accept_fn accept,
                 void *ctx, uint32_t *ids_out, float *scores_out, size_t *n_out, err_t *err)
+{
+    return hnsw_search_seeded(h, q, k, ef, accept, ctx, NULL, 0, ids_out, scores_out, n_out, err);
+}
+
+int hnsw_search_seeded(const hnsw_t *h, const float *q, size_t k, size_t ef,
+                       hnsw_accept_fn accept, void *ctx, const uint32_t *seeds, size_t n_seeds,
+                       uint32_t *ids_out, float *scores_out, size_t *n_out, err_t *err)
 {
     size_t nsel = 0;
     int rc = ERR_OK;
@@ -710,7 +812,7 @@ int hnsw_search(const hnsw_t *h, const float *q, size_t k, size_t ef, hnsw_accep
     if ((s = scratch_get(hm)) == NULL)
         return err_set(err, ERR_NOMEM, "hnsw_search: out of memory");
     filt_t f = { accept, ctx, accept != NULL || atomic_load(&h->ndeleted) > 0, k };
-    if (search_run(h, s, q, ef, &f, &nsel) != ERR_OK) {
+    if (search_run(h, s, q, ef, &f, seeds, n_seeds, &nsel) != ERR_OK) {
         rc = err_set(err, ERR_NOMEM, "hnsw_search: out of memory");
         goto out;
     }
@@ -867,6 +969,8 @@ static int insert_node(hnsw_t *h, hnsw_scratch_t *s, uint32_t id, const float *v
     bool hold = level > top;
     if (!hold)
         pthread_mutex_unlock(&h->entry_mu);
+    if (h->m == 0)
+        return ERR_OK; /* no main links: hnsw_group_link adds the only ones */
     size_t lim = atomic_load_explicit(&h->count, memory_order_acquire);
     d = atomic_load_explicit(&h->dir, memory_order_acquire);
     const float *v = hnsw_node_vec(h, d, id);
@@ -1041,6 +1145,11 @@ const float *hnsw_vector(const hnsw_t *h, uint32_t id)
     return hnsw_node_vec(h, atomic_load(&h->dir), id);
 }
 
+uint32_t hnsw_m(const hnsw_t *h)
+{
+    return h ? h->m : 0;
+}
+
 enum dist_metric hnsw_metric(const hnsw_t *h)
 {
     return h ? h->metric : DIST_COSINE;
@@ -1055,7 +1164,8 @@ size_t hnsw_memory_bytes(const hnsw_t *h)
     size_t per = HNSW_CHUNK * sizeof(void *) + HNSW_CHUNK / 8;
     if (h->map == NULL)
         per += HNSW_CHUNK * (h->stride * sizeof(float) + h->l0_words * 4 + 1);
-    size_t bytes = sizeof(*h) + nch * per + atomic_load(&h->upper_bytes) + h->map_len;
+    size_t bytes = sizeof(*h) + nch * per + atomic_load(&h->upper_bytes) + h->map_len +
+                   h->glink_bytes;
     pthread_mutex_lock(&hm->pool_mu);
     bytes += h->pool_bytes;
     pthread_mutex_unlock(&hm->pool_mu);

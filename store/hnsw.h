@@ -27,6 +27,20 @@
  * degrades to visiting most of the graph: slow, not wrong.  Callers
  * should use exact search for very selective filters (below roughly 1%
  * of the points); veclog's planner does.
+ *
+ * Group links (Qdrant's payload_m): hnsw_group_link adds, after the build,
+ * extra layer-0 links among the nodes of one group (the points holding
+ * one value of an indexed payload field, e.g. one tenant), so a filtered
+ * search that keeps only that group walks a connected subgraph instead of
+ * stalling among rejected nodes.  Searches follow them with no change in
+ * the call.  An index created with m == 0 has no main links at all, only
+ * group links (Qdrant's per-tenant indexing, `m: 0` with `payload_m`):
+ * its filtered searches start from the entries of the groups the filter
+ * accepts, so they are complete only for filters that keep whole groups
+ * (one or several values of the linked field); unfiltered searches, and
+ * filters accepting no group entry, are answered by an exact scan.
+ * hnsw_search_seeded lets a caller who knows better give the starting
+ * nodes.  Details in hnsw_group.c.
  */
 #ifndef VECLOG_HNSW_H
 #define VECLOG_HNSW_H
@@ -50,8 +64,9 @@ typedef bool (*hnsw_accept_fn)(void *ctx, uint32_t id);
 
 /* Create an empty index.  dim: 1..HNSW_MAX_DIM; m: links per node on the
  * upper layers (2..HNSW_MAX_M; layer 0 keeps 2*m), 16 is a good default;
- * ef_construct: candidate list size while inserting (>= m, 100 is a good
- * default); seed: fixes the layer of every id (a node's layer is a hash
+ * m == 0 builds no graph (nodes are only stored; see hnsw_group_link);
+ * ef_construct: candidate list size while inserting (>= m and >= 1, 100
+ * is a good default); seed: fixes the layer of every id (a node's layer is a hash
  * of seed and id), so a single-threaded build is reproducible;
  * capacity: expected number of nodes (0 is fine; the index grows).
  * On success *out owns the index: free it with hnsw_free.
@@ -91,6 +106,38 @@ int hnsw_build(hnsw_t *h, const float *vecs, size_t n, int threads, err_t *err);
 int hnsw_search(const hnsw_t *h, const float *q, size_t k, size_t ef, hnsw_accept_fn accept,
                 void *ctx, uint32_t *ids_out, float *scores_out, size_t *n_out, err_t *err);
 
+/* hnsw_search, but the layer-0 beam search starts from the n_seeds nodes
+ * seeds[] (borrowed; ids >= the count are ignored) instead of descending
+ * from the entry point.  seeds == NULL: exactly hnsw_search.  Meant for
+ * m == 0 indexes, where the caller knows one node of each group the
+ * filter can accept (coll_vindex.c: one per value of an equality
+ * condition); no usable seed on an m == 0 index: an exact scan.
+ * Thread-safe like hnsw_search. */
+int hnsw_search_seeded(const hnsw_t *h, const float *q, size_t k, size_t ef,
+                       hnsw_accept_fn accept, void *ctx, const uint32_t *seeds, size_t n_seeds,
+                       uint32_t *ids_out, float *scores_out, size_t *n_out, err_t *err);
+
+/* Link the n nodes ids[] (one group: say the points of one tenant) among
+ * themselves at layer 0: each gets up to 2 * payload_m group links, found
+ * by a temporary HNSW with m = payload_m and ef_construct (raised to
+ * payload_m) over the group's vectors, and the group's entry is recorded
+ * for m == 0 searches.  payload_m: 2..HNSW_MAX_M; ids < hnsw_count(h)
+ * (duplicates within one call are not allowed); a node may be in several
+ * groups (calls), its group links then add up.  n == 1 only records the
+ * entry.  Cost: a build of an n-node graph, single-threaded.
+ * NOT thread-safe: nothing else may run on h meanwhile (call it after
+ * hnsw_build, before publishing or saving the index); afterwards the
+ * links are read-only and searches, deletes and adds run as usual (nodes
+ * added later belong to no group).  ERR_INVALID on a sealed index or bad
+ * arguments, ERR_NOMEM (the index then holds the links made so far and
+ * stays valid). */
+int hnsw_group_link(hnsw_t *h, const uint32_t *ids, size_t n, size_t payload_m,
+                    size_t ef_construct, err_t *err);
+
+/* Number of groups linked so far (hnsw_group_link calls with n > 0,
+ * saved and reopened with the index).  Thread-safe after the linking. */
+size_t hnsw_group_entries(const hnsw_t *h);
+
 /* Mark id deleted: it stays a hop of the graph but is never returned.
  * Deleting twice is a no-op.  ERR_NOT_FOUND if id >= hnsw_count(h).
  * Thread-safe (atomic bitmap), also on an index opened with use_mmap (the
@@ -112,6 +159,9 @@ uint32_t hnsw_dim(const hnsw_t *h);
  * valid until hnsw_free.  Thread-safe for ids whose add has returned. */
 const float *hnsw_vector(const hnsw_t *h, uint32_t id);
 enum dist_metric hnsw_metric(const hnsw_t *h);
+
+/* The m the index was created with (0: group links only). */
+uint32_t hnsw_m(const hnsw_t *h);
 
 /* Bytes held by the index: vectors, links, bookkeeping, search scratch,
  * plus the mapped file of an index opened with use_mmap.  Thread-safe;

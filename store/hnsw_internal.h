@@ -34,6 +34,9 @@ typedef struct hnsw_chunk {
     _Atomic uint32_t **upper; /* per node: layers 1..level, (m+1) words each
                                * (count, then m ids); NULL at level 0 */
     _Atomic uint64_t *deleted; /* HNSW_CHUNK / 64 words */
+    uint32_t **glinks;        /* NULL until a group of the chunk is linked
+                               * (hnsw_group_link); then per node NULL or
+                               * count, then that many layer-0 group ids */
 } hnsw_chunk_t;
 
 /* Chunk directory.  Grown by copying into a bigger one; the old ones stay
@@ -70,6 +73,13 @@ struct hnsw {
     pthread_mutex_t pool_mu;  /* the scratch pool */
     hnsw_scratch_t *pool;
     size_t pool_bytes;        /* guarded by pool_mu */
+
+    /* Group links (hnsw_group_link; hnsw_group.c).  Written only while
+     * nothing else runs on the index, read-only afterwards. */
+    uint32_t *gentry;         /* one entry node per linked group */
+    size_t n_gentry, gentry_cap;
+    size_t glink_ids;         /* ids in all glinks lists */
+    size_t glink_bytes;       /* heap bytes of the lists and arrays */
 };
 
 static inline const hnsw_chunk_t *hnsw_chunk_of(const hnsw_dir_t *d, uint32_t id)
@@ -99,6 +109,13 @@ static inline _Atomic uint32_t *hnsw_node_links(const hnsw_t *h, const hnsw_dir_
     if (lv == 0)
         return hnsw_node_l0(h, d, id) + HNSW_L0_COUNT;
     return hnsw_chunk_of(d, id)->upper[id & HNSW_CHUNK_MASK] + (size_t)(lv - 1) * (h->m + 1);
+}
+
+/* id's group-link list (count, then ids), or NULL. */
+static inline const uint32_t *hnsw_node_glinks(const hnsw_dir_t *d, uint32_t id)
+{
+    const hnsw_chunk_t *c = hnsw_chunk_of(d, id);
+    return c->glinks != NULL ? c->glinks[id & HNSW_CHUNK_MASK] : NULL;
 }
 
 /* Allocate the struct with its parameters checked and no nodes.  The

@@ -1,20 +1,20 @@
 /*
  * hnsw_io.c - the HNSW index file: hnsw_save and hnsw_open (see hnsw.h).
  *
- * FORMAT (version 1)
+ * FORMAT (version 2; version 1 files still open, see below)
  * All integers little-endian (veclog runs on little-endian hosts only;
  * the build refuses others), floats IEEE-754 binary32.  A 128-byte header,
- * then five sections in this order, each starting at a multiple of 64
+ * then six sections in this order, each starting at a multiple of 64
  * bytes and zero-padded to the next multiple of 64 (the padding is part
  * of the section's checksum), with nothing after the last one:
  *
  *   offset size header field
  *        0    8 magic "VLHNSW\r\n" (the CR LF catches text-mode damage)
- *        8    4 format version = 1
+ *        8    4 format version = 2
  *       12    4 header size = 128
  *       16    4 dim
  *       20    4 metric (enum dist_metric: 0 Cosine, 1 Dot, 2 Euclid, 3 Manhattan)
- *       24    4 m
+ *       24    4 m (0: no main links, group links only)
  *       28    4 m0 (= 2 * m)
  *       32    4 ef_construct
  *       36    4 stride: floats per stored row, dim rounded up to 8
@@ -25,8 +25,9 @@
  *       72    4 entry point id (0xFFFFFFFF when n = 0)
  *       76    4 max level (level of the entry point)
  *       80    8 U: total 32-bit words of the upper-layer section
- *       88   20 CRC-32C of the five sections (with padding), in order
- *      108   16 zero
+ *       88   24 CRC-32C of the six sections (with padding), in order
+ *      112    8 G: total 32-bit words of the group-link section
+ *      120    4 zero
  *      124    4 CRC-32C of header bytes 0..123
  *
  *   vectors  n rows of stride floats (row i = node i; padding floats 0);
@@ -38,6 +39,15 @@
  *            (layers 1..L) of m + 1 words: count <= m, then m ids
  *   deleted  ceil(n / 64) 64-bit words, bit (i % 64) of word i / 64 set
  *            when node i is deleted; bits >= n are 0
+ *   glinks   empty (G = 0) if no group was linked (hnsw_group_link), else
+ *            E, then E group entry ids, then for each node i in id order
+ *            its group-link count c_i followed by c_i ids (G = 1 + E + n +
+ *            sum of c_i)
+ *
+ * Version 1 (before group links) is the same without the glinks section:
+ * bytes 88..107 hold the five checksums and 108..123 are zero.  It is
+ * still read (as an index without group links); saving always writes
+ * version 2.
  *
  * The sections are exactly the in-memory layout of hnsw.c's chunks
  * concatenated, so an index opened with use_mmap points its chunks
@@ -69,22 +79,30 @@
 #endif
 
 #define MAGIC "VLHNSW\r\n"
-#define VERSION 1
+#define VERSION 2
+#define VERSION_NO_GLINKS 1
 #define HDR_SIZE 128
 #define ALIGN 64
 
-enum { S_VECS, S_LEVELS, S_LINKS0, S_UPPER, S_DELETED, S_COUNT };
+enum { S_VECS, S_LEVELS, S_LINKS0, S_UPPER, S_DELETED, S_GLINKS, S_COUNT };
 
 static const char *const k_sect_names[S_COUNT] = { "vectors", "levels", "links0", "upper",
-                                                   "deleted" };
+                                                   "deleted", "glinks" };
 
 typedef struct hdr {
     uint32_t version, hdr_size, dim, metric, m, m0, ef_construct, stride;
     uint64_t n, ndeleted, wal_seq, seed;
     uint32_t entry, max_level;
     uint64_t upper_words;
+    uint64_t glink_words;
     uint32_t crc[S_COUNT];
 } hdr_t;
+
+/* Sections present in a file of version v. */
+static int sections_of(uint32_t v)
+{
+    return v == VERSION_NO_GLINKS ? S_GLINKS : S_COUNT;
+}
 
 typedef struct layout {
     uint64_t off[S_COUNT], len[S_COUNT]; /* len includes padding */
@@ -100,10 +118,12 @@ static uint64_t pad64(uint64_t x)
 static bool layout_of(const hdr_t *hd, layout_t *lo)
 {
     uint64_t n = hd->n;
-    if (n > HNSW_MAX_NODES || hd->upper_words > (uint64_t)1 << 60)
+    if (n > HNSW_MAX_NODES || hd->upper_words > (uint64_t)1 << 60 ||
+        hd->glink_words > (uint64_t)1 << 60)
         return false;
     uint64_t raw[S_COUNT] = {
         n * hd->stride * 4, n, n * (hd->m0 + 2) * 4, hd->upper_words * 4, (n + 63) / 64 * 8,
+        hd->glink_words * 4,
     };
     uint64_t at = HDR_SIZE;
     for (int i = 0; i < S_COUNT; i++) {
@@ -156,6 +176,7 @@ static void hdr_encode(const hdr_t *hd, uint8_t *b)
     put64(b + 80, hd->upper_words);
     for (int i = 0; i < S_COUNT; i++)
         put32(b + 88 + 4 * i, hd->crc[i]);
+    put64(b + 112, hd->glink_words);
     put32(b + 124, crc32c_value(b, 124));
 }
 
@@ -172,8 +193,9 @@ static void hdr_decode(const uint8_t *b, hdr_t *hd)
     hd->entry = get32(b + 72);
     hd->max_level = get32(b + 76);
     hd->upper_words = get64(b + 80);
-    for (int i = 0; i < S_COUNT; i++)
+    for (int i = 0; i < sections_of(hd->version); i++)
         hd->crc[i] = get32(b + 88 + 4 * i);
+    hd->glink_words = hd->version == VERSION_NO_GLINKS ? 0 : get64(b + 112);
 }
 
 /* ---- save ------------------------------------------------------------- */
@@ -238,6 +260,24 @@ static void put_list(wr_t *w, const hnsw_t *h, const hnsw_dir_t *d, uint32_t id,
     wr_put(w, buf, (cap + 1) * sizeof(*buf));
 }
 
+/* The glinks section (nothing when no group was linked). */
+static void write_glinks(wr_t *w, const hnsw_t *h, const hnsw_dir_t *d, const hdr_t *hd)
+{
+    static const uint32_t zero;
+    if (hd->glink_words == 0)
+        return;
+    uint32_t e = (uint32_t)h->n_gentry;
+    wr_put(w, &e, sizeof(e));
+    wr_put(w, h->gentry, h->n_gentry * sizeof(*h->gentry));
+    for (uint32_t i = 0; i < hd->n; i++) {
+        const uint32_t *g = hnsw_node_glinks(d, i);
+        if (g == NULL)
+            wr_put(w, &zero, sizeof(zero));
+        else
+            wr_put(w, g, (1 + (size_t)g[0]) * sizeof(*g));
+    }
+}
+
 static void write_sections(wr_t *w, const hnsw_t *h, const hnsw_dir_t *d, hdr_t *hd, uint32_t *buf)
 {
     size_t n = hd->n;
@@ -271,6 +311,8 @@ static void write_sections(wr_t *w, const hnsw_t *h, const hnsw_dir_t *d, hdr_t 
         wr_put(w, &word, sizeof(word));
     }
     hd->crc[S_DELETED] = wr_end_section(w);
+    write_glinks(w, h, d, hd);
+    hd->crc[S_GLINKS] = wr_end_section(w);
 }
 
 static void hdr_from_index(const hnsw_t *h, const hnsw_dir_t *d, uint64_t wal_seq, hdr_t *hd)
@@ -287,6 +329,8 @@ static void hdr_from_index(const hnsw_t *h, const hnsw_dir_t *d, uint64_t wal_se
         hd->max_level = 0;
     for (uint32_t i = 0; i < hd->n; i++)
         hd->upper_words += hnsw_upper_words(h, hnsw_node_level(d, i));
+    if (h->n_gentry > 0 || h->glink_ids > 0)
+        hd->glink_words = 1 + h->n_gentry + hd->n + h->glink_ids;
 }
 
 static int fsync_dir_of(const char *path, err_t *err)
@@ -384,7 +428,7 @@ static int check_header(const uint8_t *b, size_t size, const char *path, hdr_t *
     if (get32(b + 124) != crc32c_value(b, 124))
         return corrupt(err, path, "header checksum mismatch");
     hdr_decode(b, hd);
-    if (hd->version != VERSION || hd->hdr_size != HDR_SIZE)
+    if ((hd->version != VERSION && hd->version != VERSION_NO_GLINKS) || hd->hdr_size != HDR_SIZE)
         return corrupt(err, path, "unsupported format version");
     if (hd->m0 != 2 * hd->m || hd->stride != ((hd->dim + 7) & ~7u) || hd->max_level > HNSW_MAX_LEVEL ||
         (hd->n == 0) != (hd->entry == HNSW_NONE) || (hd->n > 0 && hd->entry >= hd->n) ||
@@ -396,7 +440,7 @@ static int check_header(const uint8_t *b, size_t size, const char *path, hdr_t *
                  (unsigned long long)lo->total);
         return corrupt(err, path, msg);
     }
-    for (int i = 0; i < S_COUNT; i++) {
+    for (int i = 0; i < sections_of(hd->version); i++) {
         uint32_t c = crc32c_value(b + lo->off[i], (size_t)lo->len[i]);
         if (c != hd->crc[i]) {
             snprintf(msg, sizeof(msg), "checksum mismatch in section %s (stored %08x, computed %08x)",
@@ -418,6 +462,36 @@ static bool list_ok(const uint32_t *ll, uint32_t cap, const hdr_t *hd, const uin
             return false;
     }
     return true;
+}
+
+/* The glinks section: every count within the section, every id < n, and
+ * the lists ending exactly at G words. */
+static int check_glinks(const uint8_t *b, const char *path, const hdr_t *hd, const layout_t *lo,
+                        err_t *err)
+{
+    const uint32_t *g = (const uint32_t *)(b + lo->off[S_GLINKS]);
+    uint64_t words = hd->glink_words, at;
+
+    if (words == 0)
+        return ERR_OK;
+    if ((uint64_t)g[0] + 1 > words)
+        return corrupt(err, path, "invalid group entry list");
+    for (at = 1; at < 1 + (uint64_t)g[0]; at++) {
+        if (g[at] >= hd->n)
+            return corrupt(err, path, "invalid group entry list");
+    }
+    for (uint64_t i = 0; i < hd->n; i++) {
+        if (at >= words || words - at - 1 < g[at])
+            return corrupt(err, path, "invalid group link list");
+        uint64_t end = at + 1 + g[at];
+        for (at++; at < end; at++) {
+            if (g[at] >= hd->n)
+                return corrupt(err, path, "invalid group link list");
+        }
+    }
+    if (at != words)
+        return corrupt(err, path, "group link section size disagrees with the header");
+    return ERR_OK;
 }
 
 static int check_graph(const uint8_t *b, const char *path, const hdr_t *hd, const layout_t *lo,
@@ -452,10 +526,48 @@ static int check_graph(const uint8_t *b, const char *path, const hdr_t *hd, cons
     }
     if (ndel != hd->ndeleted)
         return corrupt(err, path, "deleted count disagrees with the bitmap");
-    return ERR_OK;
+    return check_glinks(b, path, hd, lo, err);
 }
 
 /* ---- open: building the index ----------------------------------------- */
+
+/* Point (mapped) or copy (RAM) the validated glinks section into h's
+ * chunks; the entry list is always copied (it is small). */
+static int attach_glinks(hnsw_t *h, const uint8_t *b, const hdr_t *hd, const layout_t *lo)
+{
+    const uint32_t *g = (const uint32_t *)(b + lo->off[S_GLINKS]);
+    hnsw_dir_t *d = atomic_load(&h->dir);
+
+    if (hd->glink_words == 0)
+        return ERR_OK;
+    h->n_gentry = h->gentry_cap = g[0];
+    if ((h->gentry = malloc((g[0] ? g[0] : 1) * sizeof(*g))) == NULL)
+        return ERR_NOMEM;
+    memcpy(h->gentry, g + 1, g[0] * sizeof(*g));
+    h->glink_bytes = g[0] * sizeof(*g);
+    g += 1 + g[0];
+    for (size_t i = 0; i < hd->n; g += 1 + g[0], i++) {
+        hnsw_chunk_t *c = &d->chunks[i >> HNSW_CHUNK_SHIFT];
+        if (g[0] == 0)
+            continue;
+        if (c->glinks == NULL) {
+            if ((c->glinks = calloc(HNSW_CHUNK, sizeof(*c->glinks))) == NULL)
+                return ERR_NOMEM;
+            h->glink_bytes += HNSW_CHUNK * sizeof(*c->glinks);
+        }
+        uint32_t **slot = &c->glinks[i & HNSW_CHUNK_MASK];
+        h->glink_ids += g[0];
+        if (h->map != NULL) {
+            *slot = (uint32_t *)(uintptr_t)g;
+            continue;
+        }
+        if ((*slot = malloc((1 + (size_t)g[0]) * sizeof(*g))) == NULL)
+            return ERR_NOMEM;
+        memcpy(*slot, g, (1 + (size_t)g[0]) * sizeof(*g));
+        h->glink_bytes += (1 + (size_t)g[0]) * sizeof(*g);
+    }
+    return ERR_OK;
+}
 
 /* Point (mapped) or copy (RAM) the sections into h's chunks. */
 static int attach_sections(hnsw_t *h, const uint8_t *b, const hdr_t *hd, const layout_t *lo,
@@ -501,6 +613,8 @@ static int attach_sections(hnsw_t *h, const uint8_t *b, const hdr_t *hd, const l
             up += words;
         }
     }
+    if ((rc = attach_glinks(h, b, hd, lo)) != ERR_OK)
+        return err_set(err, rc, "hnsw_open: out of memory");
     atomic_store(&h->count, n);
     atomic_store(&h->ndeleted, hd->ndeleted);
     atomic_store(&h->entry, (uint64_t)hd->entry << 32 | (n ? hd->max_level : 0));
