@@ -455,6 +455,9 @@ static int schema_kind(const cJSON *schema)
     for (size_t i = 0; cJSON_IsString(type) && i < sizeof(kinds) / sizeof(kinds[0]); i++) {
         if (strcmp(type->valuestring, kinds[i].name) != 0)
             continue;
+        if (kinds[i].kind == COLL_INDEX_KEYWORD && cJSON_IsObject(schema) &&
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(schema, "is_tenant")))
+            return COLL_INDEX_KEYWORD | COLL_INDEX_TENANT;
         if (kinds[i].kind != COLL_INDEX_INTEGER)
             return kinds[i].kind;
         /* integer: an ordered index too unless "range" is false */

@@ -141,6 +141,11 @@ int coll_tombstones_purge(coll_t *c, uint64_t upto_seq, size_t *purged, err_t *e
 enum coll_index_kind { COLL_INDEX_KEYWORD = 1, COLL_INDEX_INTEGER, COLL_INDEX_BOOL,
                        COLL_INDEX_UUID, COLL_INDEX_FLOAT, COLL_INDEX_DATETIME };
 #define COLL_INDEX_RANGE 0x100
+/* Or'ed into COLL_INDEX_KEYWORD (Qdrant's is_tenant): the optimizer lays
+ * out each new segment tenant by tenant, so one tenant's vectors are
+ * contiguous in the segment file (and its mmap) and a tenant-filtered
+ * search touches few pages. */
+#define COLL_INDEX_TENANT 0x200
 
 /* Build (or rebuild, replacing one of another kind) the equality index on
  * a payload key path from the current memory, and keep it up to date from

@@ -112,6 +112,7 @@ typedef struct coll_index {
     char *field;
     int kind;                 /* enum coll_index_kind */
     bool ordered;             /* keeps ord (range conditions) */
+    bool tenant;              /* COLL_INDEX_TENANT: segments are laid out by its values */
     bool broken;
     oidx_t ord;
     coll_textidx_t *text;     /* COLL_INDEX_TEXT */
@@ -914,16 +915,18 @@ static int index_install(coll_t *c, coll_index_t *ix, err_t *err)
 int coll_index_set(coll_t *c, const char *field, int kind, err_t *err)
 {
     coll_index_t *ix;
-    int rc, base = kind & ~COLL_INDEX_RANGE;
+    int rc, base = kind & ~(COLL_INDEX_RANGE | COLL_INDEX_TENANT);
 
     if ((base < COLL_INDEX_KEYWORD || base > COLL_INDEX_GEO ||
-         ((kind & COLL_INDEX_RANGE) && base != COLL_INDEX_INTEGER)) &&
+         ((kind & COLL_INDEX_RANGE) && base != COLL_INDEX_INTEGER) ||
+         ((kind & COLL_INDEX_TENANT) && base != COLL_INDEX_KEYWORD)) &&
         filter_path_is_valid(field ? field : ""))
         return err_set(err, ERR_INVALID, "index: unknown kind %d", kind);
     if ((rc = index_new(field, base, NULL, &ix, err)) != ERR_OK)
         return rc;
     ix->ordered = (kind & COLL_INDEX_RANGE) || base == COLL_INDEX_FLOAT ||
                   base == COLL_INDEX_DATETIME;
+    ix->tenant = (kind & COLL_INDEX_TENANT) != 0;
     return index_install(c, ix, err);
 }
 
@@ -1245,6 +1248,24 @@ int coll_index_each_group(const coll_t *c, int (*fn)(void *ctx, const coll_sset_
                     return rc;
             }
         }
+    }
+    return ERR_OK;
+}
+
+int coll_index_each_tenant(const coll_t *c, int (*fn)(void *ctx, const coll_sset_t *slots),
+                           void *ctx)
+{
+    for (size_t k = 0; k < c->n_idx; k++) {
+        const coll_index_t *ix = c->idx[k];
+        if (!ix->tenant || !groups_kind(ix))
+            continue;
+        for (size_t b = 0; b < ix->nb; b++)
+            for (const ival_t *v = ix->buckets[b]; v != NULL; v = v->next) {
+                int rc = fn(ctx, &v->slots);
+                if (rc != ERR_OK)
+                    return rc;
+            }
+        return ERR_OK; /* the first tenant index decides the layout */
     }
     return ERR_OK;
 }

@@ -152,6 +152,11 @@ bool coll_index_plan(coll_t *c, const filter_t *f, uint32_t **slots, size_t *n);
 
 struct coll_sset;
 
+/* Call fn with the slot set of each value of the first is_tenant keyword
+ * index (COLL_INDEX_TENANT), if any.  Caller holds lock (either mode). */
+int coll_index_each_tenant(const coll_t *c, int (*fn)(void *ctx, const struct coll_sset *slots),
+                           void *ctx);
+
 /* Call fn with the slot set of every value of every usable keyword and
  * integer index (the groups the vector index links, see coll_vindex.c);
  * stops at and returns fn's first error.  Caller holds lock (either

@@ -769,6 +769,75 @@ static int job_groups(const coll_t *c, job_t *j)
     return rc;
 }
 
+/* ---- is_tenant: one tenant's nodes together ---------------------------- */
+
+typedef struct tenant_ctx {
+    uint32_t *rank;           /* slot -> tenant number (UINT32_MAX: none) */
+    uint32_t next;
+} tenant_ctx_t;
+
+static int tenant_rank(void *ctx, const coll_sset_t *set)
+{
+    tenant_ctx_t *t = ctx;
+    for (uint32_t i = 0; i < set->cap; i++)
+        if (set->t[i] != 0 && t->rank[set->t[i] - 1] == UINT32_MAX)
+            t->rank[set->t[i] - 1] = t->next;
+    t->next++;
+    return ERR_OK;
+}
+
+static __thread const uint32_t *tl_key;
+
+static int node_by_key(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    if (tl_key[x] != tl_key[y])
+        return tl_key[x] < tl_key[y] ? -1 : 1;
+    return (x > y) - (x < y); /* stable: copy order within a tenant */
+}
+
+/* Reorder the job's nodes tenant by tenant (COLL_INDEX_TENANT), so node
+ * ids - and the rows of the segment file - of one tenant are contiguous.
+ * Caller holds lock shared.  Without memory the order stays: only
+ * locality is lost. */
+static void job_order_by_tenant(const coll_t *c, job_t *j)
+{
+    uint32_t dim = c->defs[j->k].dim;
+    tenant_ctx_t t = { malloc((c->n_slots ? c->n_slots : 1) * sizeof(uint32_t)), 0 };
+    uint32_t *key = malloc((j->n ? j->n : 1) * sizeof(uint32_t));
+    uint32_t *perm = malloc((j->n ? j->n : 1) * sizeof(uint32_t));
+    float *nv = malloc((j->n ? j->n : 1) * dim * sizeof(float));
+    ptid_t *ni = malloc((j->n ? j->n : 1) * sizeof(ptid_t));
+    uint32_t *ns = malloc((j->n ? j->n : 1) * sizeof(uint32_t));
+
+    if (t.rank == NULL || key == NULL || perm == NULL || nv == NULL || ni == NULL || ns == NULL)
+        goto out;
+    memset(t.rank, 0xff, (c->n_slots ? c->n_slots : 1) * sizeof(uint32_t));
+    if (coll_index_each_tenant(c, tenant_rank, &t) != ERR_OK || t.next == 0)
+        goto out; /* no tenant index: keep slot order */
+    for (size_t i = 0; i < j->n; i++) {
+        key[i] = t.rank[j->slots[i]];
+        perm[i] = (uint32_t)i;
+    }
+    tl_key = key;
+    qsort(perm, j->n, sizeof(uint32_t), node_by_key);
+    for (size_t i = 0; i < j->n; i++) {
+        ni[i] = j->ids[perm[i]];
+        ns[i] = j->slots[perm[i]];
+        memcpy(nv + i * dim, j->vecs + (size_t)perm[i] * dim, dim * sizeof(float));
+    }
+    memcpy(j->ids, ni, j->n * sizeof(ptid_t));
+    memcpy(j->slots, ns, j->n * sizeof(uint32_t));
+    memcpy(j->vecs, nv, j->n * dim * sizeof(float));
+out:
+    free(t.rank);
+    free(key);
+    free(perm);
+    free(nv);
+    free(ni);
+    free(ns);
+}
+
 /* The next job, if any.  Caller holds lock shared. */
 static bool job_pick(coll_t *c, job_t *j)
 {
@@ -776,6 +845,8 @@ static bool job_pick(coll_t *c, job_t *j)
         job_clear(j);
         j->k = k;
         if (pick_compaction(c, j) || (job_clear(j), j->k = k, pick_indexing(c, j))) {
+            if (j->n > 1)
+                job_order_by_tenant(c, j);
             if (c->vopts.payload_m > 0 && j->n > 0 && job_groups(c, j) != ERR_OK)
                 break; /* out of memory: retry next round */
             return true;

@@ -730,6 +730,76 @@ static void test_coll_vindex_payload_m_tenant(void **state)
     }
 }
 
+/* Tenant changes along the node order of every segment of f (read from
+ * the .ids files: coll_vindex.c documents their byte format). */
+static size_t tenant_runs(const fx_t *f, size_t *nodes)
+{
+    char dir[600];
+    DIR *d;
+    struct dirent *de;
+    size_t changes = 0;
+
+    *nodes = 0;
+    snprintf(dir, sizeof(dir), "%s/segments", f->dir);
+    assert_non_null(d = opendir(dir));
+    while ((de = readdir(d)) != NULL) {
+        size_t l = strlen(de->d_name);
+        if (l < 5 || strcmp(de->d_name + l - 4, ".ids") != 0)
+            continue;
+        char path[1200];
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        FILE *fp = fopen(path, "rb");
+        uint8_t buf[1 << 16];
+        size_t n = fp ? fread(buf, 1, sizeof(buf), fp) : 0, off = 16;
+        if (fp)
+            fclose(fp);
+        assert_true(n > 20);
+        uint32_t count = (uint32_t)buf[12] | (uint32_t)buf[13] << 8 | (uint32_t)buf[14] << 16 |
+                         (uint32_t)buf[15] << 24;
+        long prev = -1;
+        for (uint32_t i = 0; i < count; i++) {
+            ptid_t id;
+            assert_int_equal(ptid_decode(buf + off + 1, buf[off], &id), buf[off]);
+            off += 1 + buf[off];
+            long t = (long)(id.num % TENANTS);
+            changes += prev >= 0 && t != prev;
+            prev = t;
+        }
+        *nodes += count;
+    }
+    closedir(d);
+    return changes;
+}
+
+/* is_tenant (COLL_INDEX_TENANT): a new segment holds each tenant's nodes
+ * together, where without it the nodes follow the slots (tenants
+ * interleaved); search results are the same either way. */
+static void test_coll_vindex_tenant_layout(void **state)
+{
+    (void)state;
+    for (int tenant = 0; tenant <= 1; tenant++) {
+        fx_t f;
+        coll_info_t in;
+        size_t nodes;
+        err_t e;
+        fx_init(&f, DIST_COSINE, 2);
+        if (coll_index_set(f.c, "tenant",
+                           COLL_INDEX_KEYWORD | (tenant ? COLL_INDEX_TENANT : 0), &e) != ERR_OK)
+            fail_msg("index: %s", e.msg);
+        insert_tenants(&f);
+        wait_indexed(f.c, N, &in);
+        size_t runs = tenant_runs(&f, &nodes);
+        printf("is_tenant %d: %zu nodes, %zu tenant changes along the node order\n", tenant,
+               nodes, runs);
+        assert_int_equal(nodes, N);
+        if (tenant)
+            assert_true(runs <= TENANTS); /* one run per tenant (per segment) */
+        else
+            assert_true(runs > N / 2);
+        fx_done(&f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -741,6 +811,7 @@ int main(void)
         cmocka_unit_test(test_coll_vindex_corrupt),
         cmocka_unit_test(test_coll_vindex_merge),
         cmocka_unit_test(test_coll_vindex_payload_m_tenant),
+        cmocka_unit_test(test_coll_vindex_tenant_layout),
     };
     log_level_set(LOG_ERROR);
     return cmocka_run_group_tests(tests, NULL, NULL);
