@@ -27,6 +27,8 @@
 
 #include "cmd/config.h"
 #include "dlq/redrive.h"
+#include "embed/embed.h"
+#include "ingest/backfill.h"
 #include "ingest/broker.h"
 #include "ingest/ingest.h"
 #include "ingest/sink.h"
@@ -54,6 +56,8 @@ static void usage(FILE *f)
             "      [--force]\n"
             "      |purge (--all|P:O) [--config FILE] [--brokers HOST:PORT]\n"
             "                           list, show, redrive or purge dead letters of dlq.topic\n"
+            "  backfill start|status|pause|resume|cancel|delete|list ...  backfill jobs of\n"
+            "                           the running server (docs/migration.md)\n"
             "  version                  print the version\n"
             "\n"
             "Every configuration key can be overridden by environment, e.g.\n"
@@ -192,7 +196,32 @@ static void broker_topics(const config_t *cfg, broker_t *broker)
     }
 }
 
-static int serve_ingest(const config_t *cfg, catalog_t *cat, broker_t *broker, ingest_t **out)
+/* The embedding models for Qdrant Documents: the built-ins plus the
+ * models: section.  -1 (logged) on a bad entry, so a typo stops the start
+ * instead of dead-lettering every message that names the model. */
+static int serve_models(const config_t *cfg, embed_reg_t **out)
+{
+    embed_conf_t *confs = calloc(cfg->n_models + 1, sizeof(*confs));
+    err_t err;
+    int rc = 0;
+
+    *out = NULL;
+    if (confs == NULL) {
+        log_error("veclog", "models: no memory");
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->n_models; i++)
+        config_model_embed(&cfg->models[i], &confs[i]);
+    if (embed_reg_new(confs, cfg->n_models, out, &err) != ERR_OK) {
+        log_error("veclog", "models: %s", err.msg);
+        rc = -1;
+    }
+    free(confs);
+    return rc;
+}
+
+static int serve_ingest(const config_t *cfg, catalog_t *cat, broker_t *broker,
+                        const embed_reg_t *models, ingest_t **out)
 {
     const char **props = kv_pairs(cfg->kafka.properties, cfg->kafka.n_properties);
     const char **routes = kv_pairs(cfg->kafka.routes, cfg->kafka.n_routes);
@@ -210,6 +239,7 @@ static int serve_ingest(const config_t *cfg, catalog_t *cat, broker_t *broker, i
         .max_message_bytes = (size_t)cfg->service.max_request_size_mb << 20,
         .auto_create_collections = cfg->kafka.auto_create_collections,
         .auto_create_distance = cfg->kafka.auto_create_distance,
+        .embed = models,
     };
     char *local_dir = NULL;
     err_t err;
@@ -255,13 +285,14 @@ static char *hook_metrics(void *ctx)
 /* A sink for re-applying dead letters (redrive mode apply), routed as
  * ingest routes; no dead-letter queue of its own: a refusal is reported
  * to the operator instead.  NULL on failure (logged). */
-static sink_t *reapply_sink_new(const config_t *cfg, catalog_t *cat)
+static sink_t *reapply_sink_new(const config_t *cfg, catalog_t *cat, const embed_reg_t *models)
 {
     const char **routes = kv_pairs(cfg->kafka.routes, cfg->kafka.n_routes);
     sink_opts_t so = { .routes = routes,
                        .max_message_bytes = (size_t)cfg->service.max_request_size_mb << 20,
                        .auto_create = cfg->kafka.auto_create_collections,
-                       .auto_create_distance = cfg->kafka.auto_create_distance };
+                       .auto_create_distance = cfg->kafka.auto_create_distance,
+                       .embed = models };
     sink_t *s = NULL;
     err_t err;
 
@@ -363,6 +394,80 @@ static int hook_dlq_purge(void *ctx, const api_dlq_ref_t *until, cJSON **out, er
     return dlq_call(ctx, op_purge, until, out, err);
 }
 
+/* ---- backfill jobs (ingest/backfill.h) behind /backfill --------------- */
+
+static int hook_bf_create(void *ctx, const cJSON *def, cJSON **out, err_t *err)
+{
+    return backfill_job_create(ctx, def, out, err);
+}
+
+static int hook_bf_list(void *ctx, cJSON **out, err_t *err)
+{
+    return backfill_job_list(ctx, out, err);
+}
+
+static int hook_bf_status(void *ctx, const char *id, cJSON **out, err_t *err)
+{
+    return backfill_job_status(ctx, id, out, err);
+}
+
+static int hook_bf_control(void *ctx, const char *id, const char *action, cJSON **out,
+                           err_t *err)
+{
+    return backfill_job_control(ctx, id, action, out, err);
+}
+
+static char *hook_bf_metrics(void *ctx)
+{
+    return backfill_mgr_metrics_text(ctx);
+}
+
+/* Open the backfill manager (resuming running jobs) and give it to the
+ * API.  NULL on failure (logged). */
+static backfill_mgr_t *serve_backfill(const config_t *cfg, catalog_t *cat,
+                                      const embed_reg_t *models, api_t *api)
+{
+    backfill_opts_t o = { .cat = cat, .storage_path = cfg->storage.storage_path, .reg = models };
+    backfill_mgr_t *m = NULL;
+    err_t err;
+
+    if (backfill_mgr_open(&o, &m, &err) != ERR_OK) {
+        log_error("veclog", "backfill: %s", err.msg);
+        return NULL;
+    }
+    api_backfill_hooks_t hk = { m, hook_bf_create, hook_bf_list, hook_bf_status,
+                                hook_bf_control, hook_bf_metrics };
+    api_set_backfill(api, &hk);
+    return m;
+}
+
+/* veclog backfill ...: an HTTP client of the running server. */
+static int cmd_backfill(int argc, char **argv)
+{
+    const char *path = NULL;
+    char url[300], *args[64];
+    int n = 0, rc;
+    config_t cfg;
+    err_t err;
+
+    for (int i = 1; i < argc && n < 63; i++) { /* --config is ours, the rest backfill's */
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            path = argv[++i];
+        else
+            args[n++] = argv[i];
+    }
+    if (config_load(path, environ, &cfg, &err) != ERR_OK) {
+        fprintf(stderr, "veclog backfill: %s\n", err.msg);
+        return 2;
+    }
+    const char *host = strcmp(cfg.service.host, "0.0.0.0") == 0 ? "127.0.0.1" : cfg.service.host;
+    snprintf(url, sizeof(url), "http://%s:%u", host, (unsigned)cfg.service.http_port);
+    rc = backfill_cli_main(n, args, url, cfg.service.api_key && *cfg.service.api_key
+                                             ? cfg.service.api_key : NULL);
+    config_free(&cfg);
+    return rc;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     config_t cfg;
@@ -374,6 +479,8 @@ static int cmd_serve(int argc, char **argv)
     http_t *http = NULL;
     dlq_ctx_t dctx = { .mu = PTHREAD_MUTEX_INITIALIZER };
     sink_t *reapply_sink = NULL;
+    embed_reg_t *models = NULL;   /* freed after HTTP and ingest stopped */
+    backfill_mgr_t *backfill = NULL;
     const char **dprops = NULL;
     sigset_t set;
     err_t err;
@@ -389,7 +496,12 @@ static int cmd_serve(int argc, char **argv)
         log_error("veclog", "storage: %s", err.msg);
         goto out;
     }
+    if (serve_models(&cfg, &models) != 0)
+        goto out;
     if (serve_http(&cfg, cat, &api, &http) != 0)
+        goto out;
+    api_set_embed(api, models);
+    if ((backfill = serve_backfill(&cfg, cat, models, api)) == NULL)
         goto out;
     if (cfg.kafka.brokers == NULL || cfg.kafka.brokers[0] == '\0') {
         if (broker_start(1, &broker, &err) != ERR_OK) {
@@ -399,7 +511,7 @@ static int cmd_serve(int argc, char **argv)
         log_info("veclog", "no kafka.brokers configured: embedded development broker at "
                  "bootstrap.servers=%s", broker_bootstraps(broker));
     }
-    if (serve_ingest(&cfg, cat, broker, &ingest) != 0)
+    if (serve_ingest(&cfg, cat, broker, models, &ingest) != 0)
         goto out;
     if (ingest != NULL) {
         api_ingest_hooks_t hooks = { ingest, hook_status, hook_wait, hook_metrics };
@@ -411,7 +523,7 @@ static int cmd_serve(int argc, char **argv)
         if ((size_t)snprintf(dctx.local_dir, sizeof(dctx.local_dir), "%s/dlq",
                              cfg.storage.storage_path) < sizeof(dctx.local_dir))
             dctx.o.local_dir = dctx.local_dir;
-        if ((reapply_sink = reapply_sink_new(&cfg, cat)) != NULL) {
+        if ((reapply_sink = reapply_sink_new(&cfg, cat, models)) != NULL) {
             dctx.o.apply = reapply;
             dctx.o.apply_ctx = reapply_sink;
         }
@@ -433,6 +545,8 @@ out:
     api_free(api);
     broker_stop(broker);
     sink_free(reapply_sink);
+    backfill_mgr_close(backfill); /* jobs stay running on disk: resumed at the next start */
+    embed_reg_free(models); /* no HTTP worker, consumer or re-apply sink uses it now */
     catalog_close(cat);
     free(dprops);
     config_free(&cfg);
@@ -631,7 +745,8 @@ static int dlq_exec(redrive_t *r, const dlq_args_t *a, const redrive_ref_t *ref,
 /* The store for `dlq redrive --apply`: the server must be stopped (it
  * holds the storage lock); on a running server the same is
  * POST /dlq/redrive {"mode": "apply"}. */
-static int dlq_store_open(const config_t *cfg, catalog_t **cat, sink_t **rs)
+static int dlq_store_open(const config_t *cfg, catalog_t **cat, embed_reg_t **models,
+                          sink_t **rs)
 {
     catalog_opts_t copts;
     err_t err;
@@ -643,7 +758,10 @@ static int dlq_store_open(const config_t *cfg, catalog_t **cat, sink_t **rs)
                 cfg->storage.storage_path, err.msg);
         return -1;
     }
-    return (*rs = reapply_sink_new(cfg, *cat)) != NULL ? 0 : -1;
+    /* Documents in dead letters are embedded as the server would */
+    if (serve_models(cfg, models) != 0)
+        return -1;
+    return (*rs = reapply_sink_new(cfg, *cat, *models)) != NULL ? 0 : -1;
 }
 
 /* Open the clients (and for --apply the store) and run the subcommand. */
@@ -653,6 +771,7 @@ static int dlq_run(const config_t *cfg, const dlq_args_t *a, const redrive_ref_t
     const char **props = kv_pairs(cfg->kafka.properties, cfg->kafka.n_properties);
     char *local_dir = NULL;
     catalog_t *cat = NULL;
+    embed_reg_t *models = NULL;
     sink_t *rs = NULL;
     redrive_t *r = NULL;
     err_t err;
@@ -670,7 +789,7 @@ static int dlq_run(const config_t *cfg, const dlq_args_t *a, const redrive_ref_t
         fprintf(stderr, "veclog dlq: no memory\n");
         goto out;
     }
-    if (a->apply && !a->dry_run && dlq_store_open(cfg, &cat, &rs) != 0)
+    if (a->apply && !a->dry_run && dlq_store_open(cfg, &cat, &models, &rs) != 0)
         goto out;
     redrive_opts_t o = { .brokers = brokers, .topic = cfg->dlq.topic,
                          .group_id = cfg->kafka.group_id, .properties = props,
@@ -682,6 +801,7 @@ static int dlq_run(const config_t *cfg, const dlq_args_t *a, const redrive_ref_t
 out:
     redrive_close(r);
     sink_free(rs);
+    embed_reg_free(models);
     catalog_close(cat);
     free(props);
     free(local_dir);
@@ -726,6 +846,8 @@ int main(int argc, char **argv)
         return cmd_config(argc, argv);
     if (strcmp(argv[1], "dlq") == 0)
         return cmd_dlq(argc, argv);
+    if (strcmp(argv[1], "backfill") == 0)
+        return cmd_backfill(argc, argv);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("veclog %s\n", VECLOG_VERSION);
         return 0;

@@ -641,7 +641,8 @@ int ingest_start(catalog_t *cat, const ingest_opts_t *o, ingest_t **out, err_t *
                          .local_dir = o->dlq_local_dir };
     sink_opts_t sopts = { .routes = o->routes, .max_message_bytes = o->max_message_bytes,
                           .auto_create = o->auto_create_collections,
-                          .auto_create_distance = o->auto_create_distance };
+                          .auto_create_distance = o->auto_create_distance,
+                          .embed = o->embed };
     int rc;
 
     *out = NULL;

@@ -74,6 +74,8 @@ typedef struct ingest_opts {
                                      * dead letters the DLQ topic does not take */
     bool auto_create_collections;   /* sink.h AUTO-CREATE; false = dead-letter */
     const char *auto_create_distance; /* Cosine, Dot, Euclid, Manhattan; NULL = Cosine */
+    const embed_reg_t *embed;       /* models for Documents (sink.h); borrowed, must stay
+                                     * until ingest_stop returns; NULL = none */
 } ingest_opts_t;
 
 /* Create the consumer and the dead-letter producer, subscribe, start the

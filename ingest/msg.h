@@ -24,7 +24,9 @@
  * so producers get last-writer-wins in their own clock whatever the
  * delivery order (coll.c).  An operation selecting points by filter cannot
  * take a version.  Parsing reuses store/req.c, so it is exactly as strict
- * as the HTTP API: an unknown field is an error, never ignored.
+ * as the HTTP API: an unknown field is an error, never ignored.  A vector
+ * may be a Document {"text", "model"}: decoding leaves it pending
+ * (op_vec_t.doc) and the sink embeds it per target (sink.h DOCUMENTS).
  *
  * A null value (a Kafka tombstone) deletes one point, named by the key:
  *   - the id as text: 42 or 5c56c793-69f3-4fbf-87e6-c4bf54c28c26 (any UUID

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "embed/embed_op.h"
 #include "ingest/msg.h"
 #include "store/log.h"
 
@@ -42,6 +43,7 @@
 typedef struct route {
     char *topic;
     char **colls;
+    char **models;            /* per collection: the model override ("c:model"), or NULL */
     size_t n;
 } route_t;
 
@@ -58,6 +60,8 @@ enum { IT_PENDING, IT_SKIPPED, IT_APPLIED, IT_DEAD, IT_RETRY };
 typedef struct item {
     size_t msg;               /* index in the batch */
     size_t tgt;               /* index in tgts, or NO_TGT */
+    const char *model;        /* the route's model override for this target, or NULL;
+                               * borrowed from the sink's routes */
     op_t op;                  /* validated op while IT_PENDING and not merged away */
     int state;
     int stage;                /* enum msg_stage, for IT_DEAD */
@@ -81,6 +85,7 @@ struct sink {
     size_t max_message;
     bool auto_create;
     const char *distance;     /* auto-create: one of distances[] */
+    const embed_reg_t *embed; /* models for Documents; borrowed, may be NULL */
 
     /* per batch */
     const rd_kafka_message_t *const *msgs;
@@ -98,7 +103,18 @@ struct sink {
 
 /* ---- set-up ------------------------------------------------------------ */
 
-static int route_parse(route_t *r, const char *topic, const char *list, err_t *err)
+/* A route's model override must exist: a typo is a configuration error at
+ * start, not a dead letter per message. */
+static int route_model_check(const sink_t *s, const char *model, err_t *err)
+{
+    embed_model_t *m;
+    if (*model == '\0')
+        return err_set(err, ERR_INVALID, "empty model name after ':'");
+    return embed_op_model(s->embed, model, "model", &m, err);
+}
+
+static int route_parse(const sink_t *s, route_t *r, const char *topic, const char *list,
+                       err_t *err)
 {
     char *copy = strdup(list), *save = NULL, *tok;
     int rc = ERR_OK;
@@ -110,17 +126,27 @@ static int route_parse(route_t *r, const char *topic, const char *list, err_t *e
     }
     for (tok = strtok_r(copy, ",", &save); tok != NULL && rc == ERR_OK;
          tok = strtok_r(NULL, ",", &save)) {
+        char *model = strchr(tok, ':'); /* "coll:model": a per-target model override */
+        if (model != NULL)
+            *model++ = '\0';
         char **nc = realloc(r->colls, (r->n + 1) * sizeof(char *));
-        if (nc == NULL || (nc[r->n] = strdup(tok)) == NULL) {
-            if (nc != NULL)
-                r->colls = nc;
+        if (nc != NULL)
+            r->colls = nc;
+        char **nm = nc ? realloc(r->models, (r->n + 1) * sizeof(char *)) : NULL;
+        if (nm != NULL)
+            r->models = nm;
+        if (nc == NULL || nm == NULL || (nc[r->n] = strdup(tok)) == NULL) {
             rc = err_set(err, ERR_NOMEM, "no memory");
             break;
         }
-        r->colls = nc;
+        nm[r->n] = model ? strdup(model) : NULL;
         r->n++;
-        if (catalog_name_check(tok, "collection", err) != ERR_OK)
+        if (model != NULL && nm[r->n - 1] == NULL)
+            rc = err_set(err, ERR_NOMEM, "no memory");
+        else if (catalog_name_check(tok, "collection", err) != ERR_OK)
             rc = err_wrap(err, "kafka.routes.%s", topic);
+        else if (model != NULL && route_model_check(s, model, err) != ERR_OK)
+            rc = err_wrap(err, "kafka.routes.%s: %s", topic, tok);
     }
     if (rc == ERR_OK && r->n == 0)
         rc = err_set(err, ERR_INVALID, "kafka.routes.%s: no collection", topic);
@@ -133,9 +159,12 @@ void sink_free(sink_t *s)
     if (s == NULL)
         return;
     for (size_t i = 0; i < s->n_routes; i++) {
-        for (size_t k = 0; k < s->routes[i].n; k++)
+        for (size_t k = 0; k < s->routes[i].n; k++) {
             free(s->routes[i].colls[k]);
+            free(s->routes[i].models[k]);
+        }
         free(s->routes[i].colls);
+        free(s->routes[i].models);
         free(s->routes[i].topic);
     }
     free(s->routes);
@@ -160,6 +189,7 @@ int sink_new(catalog_t *cat, dlq_t *dlq, const sink_opts_t *o, sink_t **out, err
     s->dlq = dlq;
     s->max_message = o->max_message_bytes ? o->max_message_bytes : DEFAULT_MAX_MESSAGE;
     s->auto_create = o->auto_create;
+    s->embed = o->embed;
     s->distance = distances[0];
     for (size_t i = 0; o->auto_create_distance != NULL && s->distance != NULL; i++)
         if ((s->distance = distances[i]) != NULL && strcmp(s->distance, o->auto_create_distance) == 0)
@@ -172,7 +202,7 @@ int sink_new(catalog_t *cat, dlq_t *dlq, const sink_opts_t *o, sink_t **out, err
     if (rc == ERR_OK && n > 0 && (s->routes = calloc(n / 2, sizeof(route_t))) == NULL)
         rc = err_set(err, ERR_NOMEM, "no memory");
     for (size_t i = 0; i < n && rc == ERR_OK; i += 2) {
-        rc = route_parse(&s->routes[i / 2], o->routes[i], o->routes[i + 1], err);
+        rc = route_parse(s, &s->routes[i / 2], o->routes[i], o->routes[i + 1], err);
         s->n_routes++;
     }
     if (rc != ERR_OK) {
@@ -281,9 +311,27 @@ static int redecode(sink_t *s, size_t i, op_t *op, err_t *err)
     return rc;
 }
 
+/* Embed op's Documents for collection c, with the target's model
+ * override (sink.h ROUTES): before validation, so the op validated and
+ * written holds only floats. */
+static int resolve(const sink_t *s, coll_t *c, op_t *op, const char *model, err_t *err)
+{
+    uint32_t n;
+    const coll_vector_def_t *defs = coll_vectors(c, &n);
+    return embed_op_resolve(s->embed, op, model, defs, n, err);
+}
+
+/* A vector's dim for auto-create: a Document's is its model's (0 when the
+ * model is unknown: no collection is created, the message is dead). */
+static uint32_t auto_dim(const sink_t *s, const op_vec_t *v, const char *model)
+{
+    return v->doc ? embed_op_doc_dim(s->embed, v->doc, model) : v->dim;
+}
+
 /* The CreateCollection body for op's vectors (sink.h AUTO-CREATE), or
- * NULL when it has none (or mixes the unnamed vector with named ones). */
-static cJSON *auto_body(const sink_t *s, const op_t *op)
+ * NULL when it has none (or mixes the unnamed vector with named ones).
+ * model: the target's model override, for Documents. */
+static cJSON *auto_body(const sink_t *s, const op_t *op, const char *model)
 {
     const op_point_t *p = NULL;
     cJSON *body, *vecs;
@@ -297,8 +345,9 @@ static cJSON *auto_body(const sink_t *s, const op_t *op)
     vecs = cJSON_AddObjectToObject(body, "vectors");
     for (uint32_t k = 0; k < p->n_vecs && vecs != NULL; k++) {
         cJSON *v = unnamed ? vecs : cJSON_AddObjectToObject(vecs, p->vecs[k].name);
-        if (v == NULL || (!unnamed && p->vecs[k].name[0] == '\0') ||
-            cJSON_AddNumberToObject(v, "size", p->vecs[k].dim) == NULL ||
+        uint32_t dim = auto_dim(s, &p->vecs[k], model);
+        if (v == NULL || (!unnamed && p->vecs[k].name[0] == '\0') || dim == 0 ||
+            cJSON_AddNumberToObject(v, "size", dim) == NULL ||
             cJSON_AddStringToObject(v, "distance", s->distance) == NULL)
             vecs = NULL;
     }
@@ -310,15 +359,24 @@ static cJSON *auto_body(const sink_t *s, const op_t *op)
 }
 
 /* tgt_get, creating the collection first when it does not exist and
- * auto-create is on and the message has vectors. */
-static int tgt_get_or_create(sink_t *s, const char *name, const op_t *op, size_t *idx,
-                             err_t *err)
+ * auto-create is on and the message has vectors.  op is message i's
+ * decoded op, or of type 0 once a target took it: then it is decoded
+ * again, since the taker's Documents were embedded with its own model. */
+static int tgt_get_or_create(sink_t *s, const char *name, size_t i, const op_t *op,
+                             const char *model, size_t *idx, err_t *err)
 {
     int rc = tgt_get(s, name, idx, err);
-    cJSON *body;
+    op_t again = { 0 };
+    cJSON *body = NULL;
     err_t ce;
 
-    if (rc != ERR_NOT_FOUND || !s->auto_create || (body = auto_body(s, op)) == NULL)
+    if (rc != ERR_NOT_FOUND || !s->auto_create)
+        return rc;
+    if (op->type == 0 && redecode(s, i, &again, &ce) == ERR_OK)
+        op = &again;
+    body = op->type != 0 ? auto_body(s, op, model) : NULL;
+    op_clear(&again);
+    if (body == NULL)
         return rc;
     rc = catalog_create(s->cat, name, body, &ce);
     cJSON_Delete(body);
@@ -332,8 +390,10 @@ static int tgt_get_or_create(sink_t *s, const char *name, const op_t *op, size_t
     return tgt_get(s, name, idx, err);
 }
 
-/* One target of message i: skip, validate, or fail. */
-static void route_one(sink_t *s, size_t i, const char *name, msg_t *mm, size_t first_item)
+/* One target of message i: skip, embed and validate, or fail.  model:
+ * the route's override for this target, or NULL. */
+static void route_one(sink_t *s, size_t i, const char *name, const char *model, msg_t *mm,
+                      size_t first_item)
 {
     const rd_kafka_message_t *m = s->msgs[i];
     const char *topic = rd_kafka_topic_name(m->rkt);
@@ -341,12 +401,8 @@ static void route_one(sink_t *s, size_t i, const char *name, msg_t *mm, size_t f
     err_t e;
     int rc;
 
-    const op_t *src = &mm->op; /* or, once the first target took it, that target's */
-    for (size_t k = first_item; k < s->n_items && src->type == 0; k++)
-        if (s->items[k].msg == i && s->items[k].op.type != 0)
-            src = &s->items[k].op;
     err_clear(&e);
-    rc = tgt_get_or_create(s, name, src, &t, &e);
+    rc = tgt_get_or_create(s, name, i, &mm->op, model, &t, &e);
     if (rc != ERR_OK) {
         err_wrap(&e, "collection %s", name);
         item_end(s, i, NO_TGT, permanent(&e) ? IT_DEAD : IT_RETRY, MSG_STAGE_APPLY, &e);
@@ -364,6 +420,7 @@ static void route_one(sink_t *s, size_t i, const char *name, msg_t *mm, size_t f
         s->oom = true;
         return;
     }
+    it->model = model;
     if (mm->op.type != 0) {
         it->op = mm->op; /* the first target takes the decoded op */
         memset(&mm->op, 0, sizeof(mm->op));
@@ -372,7 +429,10 @@ static void route_one(sink_t *s, size_t i, const char *name, msg_t *mm, size_t f
         it->why = e;
         return;
     }
-    if ((rc = coll_op_validate(s->tgts[t].c, &it->op, &e)) != ERR_OK) {
+    /* Documents: embedded per target (each may have its own model); an
+     * unknown model or a dim mismatch is dead, a struggling embedder a retry */
+    if ((rc = resolve(s, s->tgts[t].c, &it->op, model, &e)) != ERR_OK ||
+        (rc = coll_op_validate(s->tgts[t].c, &it->op, &e)) != ERR_OK) {
         err_wrap(&e, "collection %s", name);
         it->state = permanent(&e) ? IT_DEAD : IT_RETRY;
         it->stage = MSG_STAGE_APPLY;
@@ -404,7 +464,7 @@ static void decode_one(sink_t *s, size_t i)
                 "route (kafka.routes)", topic);
         item_end(s, i, NO_TGT, IT_DEAD, m->payload ? MSG_STAGE_VALUE : MSG_STAGE_KEY, &e);
     } else if (r == NULL) {
-        route_one(s, i, mm.collection, &mm, first);
+        route_one(s, i, mm.collection, NULL, &mm, first);
     } else {
         bool named_ok = mm.collection == NULL;
         for (size_t k = 0; k < r->n && !named_ok; k++)
@@ -415,7 +475,7 @@ static void decode_one(sink_t *s, size_t i)
             item_end(s, i, NO_TGT, IT_DEAD, MSG_STAGE_APPLY, &e);
         }
         for (size_t k = 0; k < r->n && named_ok; k++)
-            route_one(s, i, r->colls[k], &mm, first);
+            route_one(s, i, r->colls[k], r->models[k], &mm, first);
     }
     msg_clear(&mm);
 }
@@ -472,8 +532,8 @@ static bool write_single(sink_t *s, coll_t *c, item_t *it, err_t *fail)
     err_t e;
     int rc = ERR_OK;
 
-    if (it->op.type == 0)
-        rc = redecode(s, it->msg, &it->op, &e);
+    if (it->op.type == 0 && (rc = redecode(s, it->msg, &it->op, &e)) == ERR_OK)
+        rc = resolve(s, c, &it->op, it->model, &e);
     if (rc == ERR_OK && add_source(s, &it->op, it->msg) != ERR_OK)
         rc = err_set(&e, ERR_NOMEM, "no memory");
     if (rc == ERR_OK)
@@ -814,8 +874,8 @@ void sink_stats_get(sink_t *s, sink_stats_t *st)
 /* ---- re-apply (dead-letter redrive) ------------------------------------- */
 
 /* Apply message (key, value) to collection name as a plain write. */
-static int reapply_one(sink_t *s, const char *name, const void *key, size_t key_len,
-                       const void *value, size_t value_len, err_t *err)
+static int reapply_one(sink_t *s, const char *name, const char *model, const void *key,
+                       size_t key_len, const void *value, size_t value_len, err_t *err)
 {
     catalog_handle_t *h = NULL;
     msg_t mm;
@@ -825,11 +885,13 @@ static int reapply_one(sink_t *s, const char *name, const void *key, size_t key_
     if (rc != ERR_OK)
         goto out;
     rc = catalog_acquire(s->cat, name, &h, err);
-    if (rc == ERR_NOT_FOUND && s->auto_create && (body = auto_body(s, &mm.op)) != NULL) {
+    if (rc == ERR_NOT_FOUND && s->auto_create && (body = auto_body(s, &mm.op, model)) != NULL) {
         rc = catalog_create(s->cat, name, body, err);
         if (rc == ERR_OK || rc == ERR_EXISTS)
             rc = catalog_acquire(s->cat, name, &h, err);
     }
+    if (rc == ERR_OK)
+        rc = resolve(s, catalog_handle_coll(h), &mm.op, model, err);
     if (rc == ERR_OK && (rc = coll_op_validate(catalog_handle_coll(h), &mm.op, err)) == ERR_OK)
         rc = coll_write(catalog_handle_coll(h), &mm.op, NULL, err);
     if (rc == ERR_OK)
@@ -872,7 +934,8 @@ int sink_reapply(sink_t *s, const char *topic, const void *key, size_t key_len,
     }
     /* each target on its own: one collection's refusal does not undo another's write */
     for (size_t k = 0; k < (r ? r->n : 1) && rc == ERR_OK; k++) {
-        rc = reapply_one(s, r ? r->colls[k] : mm.collection, key, key_len, value, value_len, err);
+        rc = reapply_one(s, r ? r->colls[k] : mm.collection, r ? r->models[k] : NULL, key,
+                         key_len, value, value_len, err);
         *applied += rc == ERR_OK;
     }
 out:

@@ -69,6 +69,19 @@
  * writes); a collection_name in such a message must be one of them.  A
  * message on a topic without a route goes to the collection it names
  * (value, or key of a tombstone), and is dead-lettered if it names none.
+ * A route's collection may carry a model override, "coll1,coll2:model":
+ * every Document of the message is embedded with that model for coll2,
+ * and with the model the Document names for coll1 (dual writes during a
+ * model migration).  An override naming an unknown model fails sink_new.
+ *
+ * DOCUMENTS
+ * A vector may be a Qdrant Document {"text", "model"} (msg.h).  Each
+ * target embeds the message's Documents (embed/embed_op.h, one call per
+ * model) before its op is validated, so only floats reach the WAL.  An
+ * unknown model or a model whose dim is not the collection's is the
+ * message's fault: dead letter (ERR_INVALID, TASK_PUT).  A timeout or
+ * repeated 5xx of the embedder is not: SINK_RETRY.  Auto-create takes a
+ * Document's dim from its model.
  *
  * Threads: a sink_t is used by one thread (the ingest consumer);
  * sink_stats_get may be called from any thread; sink_reapply see below.
@@ -83,6 +96,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "dlq/dlq.h"
+#include "embed/embed.h"
 #include "store/catalog.h"
 #include "store/err.h"
 
@@ -93,6 +107,8 @@ typedef struct sink_opts {
     size_t max_message_bytes;    /* key + value larger than this are dead-lettered; 0 = 32 MiB */
     bool auto_create;            /* AUTO-CREATE above; false = unknown collections are dead */
     const char *auto_create_distance; /* Cosine, Dot, Euclid or Manhattan; NULL = Cosine */
+    const embed_reg_t *embed;    /* models for Documents (borrowed, outlives the sink);
+                                  * NULL: every Document's model is unknown */
 } sink_opts_t;
 
 enum sink_outcome {
@@ -103,8 +119,8 @@ enum sink_outcome {
 };
 
 /* cat and dlq are borrowed and must outlive the sink; routes are copied.
- * ERR_INVALID for a route naming an invalid collection name, or an
- * unknown auto_create_distance. */
+ * ERR_INVALID for a route naming an invalid collection name or an unknown
+ * model, or an unknown auto_create_distance. */
 int sink_new(catalog_t *cat, dlq_t *dlq, const sink_opts_t *o, sink_t **out, err_t *err);
 void sink_free(sink_t *s);
 

@@ -280,6 +280,15 @@ static const route_t routes[] = {
     { API_GET, "/dlq/{partition}/{offset}", api_dlq_show, R_READ },
     { API_POST, "/dlq/redrive", api_dlq_redrive, R_BODY },
     { API_POST, "/dlq/purge", api_dlq_purge, R_BODY },
+    { API_POST, "/migrations/verify", api_migrate_verify, R_BODY | R_READ },
+    { API_POST, "/migrations/cutover", api_migrate_cutover, R_BODY },
+    { API_POST, "/backfill", api_jobs_create, R_BODY },
+    { API_GET, "/backfill", api_jobs_list, R_READ },
+    { API_GET, "/backfill/{id}", api_jobs_get, R_READ },
+    { API_DELETE, "/backfill/{id}", api_jobs_delete, 0 },
+    { API_POST, "/backfill/{id}/pause", api_jobs_pause, 0 },
+    { API_POST, "/backfill/{id}/resume", api_jobs_resume, 0 },
+    { API_POST, "/backfill/{id}/cancel", api_jobs_cancel, 0 },
     { API_PUT, C "/points", api_points_upsert, R_BODY },
     { API_POST, C "/points", api_points_retrieve, R_BODY | R_READ },
     { API_GET, C "/points/{id}", api_points_get, R_READ },
@@ -664,6 +673,9 @@ static bool service_endpoint(api_t *a, const api_req_t *req, api_resp_t *resp)
         if (im != NULL)
             metrics_appendf(&buf, &len, &cap, "%s", im);
         free(im);
+        if ((im = api_jobs_metrics(a)) != NULL)
+            metrics_appendf(&buf, &len, &cap, "%s", im);
+        free(im);
         resp->status = buf ? 200 : 500;
         resp->body = buf ? buf : strdup("out of memory");
         resp->body_len = buf ? len : strlen(resp->body);
@@ -730,6 +742,7 @@ void api_free(api_t *a)
     metrics_free(a->metrics);
     free(a->ingest);
     free(a->dlq);
+    api_jobs_free(a);
     free(a->api_key);
     free(a->ro_key);
     free(a->version);

@@ -105,6 +105,31 @@ void api_set_ingest(api_t *a, const api_ingest_hooks_t *hooks);
  * /dlq/purge answer 404 until then. */
 void api_set_dlq(api_t *a, const api_dlq_hooks_t *hooks);
 
+/* What the query node may ask of the backfill jobs (ingest/backfill.h),
+ * wired by main: POST/GET /backfill, GET/DELETE /backfill/{id}, POST
+ * /backfill/{id}/pause|resume|cancel.  action: "pause", "resume",
+ * "cancel" or "delete".  Results are owned JSON documents.  Called from
+ * worker threads. */
+typedef struct api_backfill_hooks {
+    void *ctx;
+    int (*create)(void *ctx, const cJSON *def, cJSON **out, err_t *err);
+    int (*list)(void *ctx, cJSON **out, err_t *err);
+    int (*status)(void *ctx, const char *id, cJSON **out, err_t *err);
+    int (*control)(void *ctx, const char *id, const char *action, cJSON **out, err_t *err);
+    char *(*metrics)(void *ctx);    /* Prometheus text, new string or NULL */
+} api_backfill_hooks_t;
+
+/* Connect the backfill jobs (hooks copied; ctx must outlive the api); the
+ * /backfill routes answer 404 until then.  Defined in api_jobs.c. */
+void api_set_backfill(api_t *a, const api_backfill_hooks_t *hooks);
+
+/* Connect the embedding models (embed/embed.h; borrowed, must outlive the
+ * api) for Qdrant Documents ({"text", "model"}) in upserts, vector
+ * updates and queries.  Call before api_set_ready.  Until then a
+ * Document answers 400: its model is unknown.  Defined in api_infer.c. */
+struct embed_reg;
+void api_set_embed(api_t *a, struct embed_reg *reg);
+
 /* Handle one request; resp is filled (always, even on errors). */
 void api_handle(api_t *a, const api_req_t *req, api_resp_t *resp);
 

@@ -113,6 +113,8 @@ static int write_with(api_ctx_t *x, parse_fn parse, cJSON **result, err_t *err)
     if (rc != ERR_OK)
         return rc;
     rc = parse(x->body, &op, err);
+    if (rc == ERR_OK) /* Documents become vectors before anything is logged */
+        rc = api_infer_op(x->a, catalog_handle_coll(h), &op, err);
     if (rc == ERR_OK)
         rc = run_op(x, catalog_handle_coll(h), &op, result, err);
     op_clear(&op);
@@ -175,6 +177,8 @@ int api_points_batch(api_ctx_t *x, cJSON **result, err_t *err)
             break;
         }
         rc = batch_ops[k].parse(it->child, &parsed[n++], err);
+        if (rc == ERR_OK)
+            rc = api_infer_op(x->a, catalog_handle_coll(h), &parsed[n - 1], err);
         if (rc == ERR_OK)
             rc = coll_op_validate(catalog_handle_coll(h), &parsed[n - 1], err);
         if (rc != ERR_OK) {

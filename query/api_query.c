@@ -31,6 +31,8 @@ typedef struct qspec {
     char *using;              /* owned */
     float *vec;               /* owned; NULL: no vector query */
     uint32_t dim;
+    char *doc_text;           /* query Document, embedded into vec before running; owned */
+    char *doc_model;          /* its model; owned */
     bool by_id;
     ptid_t id;
     int fusion;               /* FUSION_*: merge the prefetches' rankings */
@@ -53,6 +55,8 @@ static void qspec_clear(qspec_t *q)
 {
     free(q->using);
     free(q->vec);
+    free(q->doc_text);
+    free(q->doc_model);
     free(q->weights);
     cJSON_Delete(q->fjson);
     filter_free(q->filter);
@@ -173,6 +177,10 @@ static int search_parse(const cJSON *b, qspec_t *q, err_t *err)
         return rc;
     if (!cJSON_HasObjectItem(b, "limit"))
         return err_set(err, ERR_INVALID, "limit: missing");
+    /* Qdrant's search request takes no Document (NamedVectorStruct): say where to go */
+    if (req_is_document(v))
+        return err_set(err, ERR_INVALID, "vector: /points/search takes no Document; use "
+                       "/points/query with \"query\": {\"text\", \"model\"}");
     if (cJSON_IsObject(v)) {
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(v, "name");
         if (cJSON_HasObjectItem(v, "indices") || cJSON_IsObject(cJSON_GetObjectItem(v, "vector")))
@@ -232,7 +240,37 @@ static int fusion_parse(const cJSON *in, qspec_t *q, err_t *err)
     return ERR_OK;
 }
 
-/* QueryInterface: a vector, a point id, or {"nearest": ...}. */
+/* A query Document: kept as text until qspec_embed, which needs the api's
+ * models and the collection (parsing has neither). */
+static int query_doc(const cJSON *in, qspec_t *q, const char *where, err_t *err)
+{
+    const char *text, *model;
+    int rc = req_document_parse(in, &text, &model, where, err);
+
+    if (rc != ERR_OK)
+        return rc;
+    q->doc_text = strdup(text);
+    q->doc_model = strdup(model);
+    return q->doc_text && q->doc_model ? ERR_OK : err_set(err, ERR_NOMEM, "no memory");
+}
+
+/* Embed the Documents of q and its prefetches into their vectors. */
+static int qspec_embed(api_t *a, coll_t *c, qspec_t *q, const char *where, err_t *err)
+{
+    int rc = ERR_OK;
+
+    if (q->doc_text != NULL && q->vec == NULL)
+        rc = api_infer_query(a, c, q->using, q->doc_text, q->doc_model, where, &q->vec,
+                             &q->dim, err);
+    for (size_t i = 0; i < q->n_pf && rc == ERR_OK; i++) {
+        char w[64];
+        snprintf(w, sizeof(w), "prefetch[%zu].query", i);
+        rc = qspec_embed(a, c, &q->pf[i], w, err);
+    }
+    return rc;
+}
+
+/* QueryInterface: a vector, a point id, a Document, or {"nearest": ...}. */
 static int query_input(const cJSON *in, qspec_t *q, err_t *err)
 {
     if (in == NULL || cJSON_IsNull(in))
@@ -255,10 +293,12 @@ static int query_input(const cJSON *in, qspec_t *q, err_t *err)
             return err_set(err, ERR_UNSUPPORTED, "query.mmr: MMR reranking is not supported");
         if (cJSON_HasObjectItem(nearest, "indices"))
             return err_set(err, ERR_UNSUPPORTED, "query.nearest: sparse vectors are not supported");
+        if (req_is_document(nearest))
+            return query_doc(nearest, q, "query.nearest", err);
         if (cJSON_HasObjectItem(nearest, "text") || cJSON_HasObjectItem(nearest, "image") ||
             cJSON_HasObjectItem(nearest, "object"))
             return err_set(err, ERR_UNSUPPORTED,
-                           "query.nearest: inference objects are not supported yet");
+                           "query.nearest: image and object inference are not supported");
         if (cJSON_IsObject(nearest))
             return err_set(err, ERR_UNSUPPORTED,
                            "query.nearest: only dense vectors and point ids are supported");
@@ -268,9 +308,11 @@ static int query_input(const cJSON *in, qspec_t *q, err_t *err)
         return fusion_parse(in, q, err);
     if (cJSON_HasObjectItem(in, "indices"))
         return err_set(err, ERR_UNSUPPORTED, "query: sparse vectors are not supported");
+    if (req_is_document(in))
+        return query_doc(in, q, "query", err);
     if (cJSON_HasObjectItem(in, "text") || cJSON_HasObjectItem(in, "image") ||
         cJSON_HasObjectItem(in, "object"))
-        return err_set(err, ERR_UNSUPPORTED, "query: inference objects are not supported yet");
+        return err_set(err, ERR_UNSUPPORTED, "query: image and object inference are not supported");
     return err_set(err, ERR_UNSUPPORTED, "query.%s is not supported by veclog",
                    in->child ? in->child->string : "{}");
 }
@@ -327,7 +369,8 @@ static int query_parse_level(const cJSON *b, qspec_t *q, const cJSON *parent, in
         return rc;
     if (q->fusion != FUSION_NONE && q->n_pf == 0)
         return err_set(err, ERR_INVALID, "query: fusion needs prefetch");
-    if (q->n_pf > 0 && q->fusion == FUSION_NONE && q->vec == NULL && !q->by_id)
+    if (q->n_pf > 0 && q->fusion == FUSION_NONE && q->vec == NULL && !q->by_id &&
+        q->doc_text == NULL)
         return err_set(err, ERR_UNSUPPORTED,
                        "query: with prefetch, give a vector, a point id or a fusion query");
     if (q->weights != NULL && q->n_weights != q->n_pf)
@@ -599,7 +642,8 @@ static int run_one(api_ctx_t *x, coll_t *c, const cJSON *b, qparse_fn parse, cJS
     static const cJSON empty = { .type = cJSON_Object };
     qspec_t q = { 0 };
     int rc = parse(b ? b : &empty, &q, err);
-    (void)x;
+    if (rc == ERR_OK)
+        rc = qspec_embed(x->a, c, &q, "query", err);
     if (rc == ERR_OK)
         rc = level_run(c, &q, out, err);
     qspec_clear(&q);
@@ -812,7 +856,9 @@ int api_points_query_groups(api_ctx_t *x, cJSON **result, err_t *err)
     int rc = groups_parse(x->body, &q, &key, &size, err);
 
     if (rc == ERR_OK && (rc = api_coll_acquire(x, &h, err)) == ERR_OK) {
-        rc = groups_run(catalog_handle_coll(h), &q, key, size, result, err);
+        rc = qspec_embed(x->a, catalog_handle_coll(h), &q, "query", err);
+        if (rc == ERR_OK)
+            rc = groups_run(catalog_handle_coll(h), &q, key, size, result, err);
         catalog_release(h);
     }
     free(key);

@@ -15,7 +15,7 @@
 #
 # Environment: VECLOG_BIN (default bin/veclog), VECLOG_E2E_SEED (random
 # data seed), VECLOG_E2E_TIMEOUT (seconds for the whole test run, default
-# 170), VECLOG_E2E_KEEP=1 keeps the temporary directory.
+# 400), VECLOG_E2E_KEEP=1 keeps the temporary directory.
 set -u
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -23,7 +23,7 @@ e2e=$root/tests/e2e
 
 bin=${VECLOG_BIN:-bin/veclog}
 case $bin in /*) ;; *) bin=$root/$bin ;; esac
-budget=${VECLOG_E2E_TIMEOUT:-170}
+budget=${VECLOG_E2E_TIMEOUT:-400}
 
 passed=0
 failed=0
@@ -118,10 +118,11 @@ if [ $ready -ne 1 ]; then
 fi
 
 # Two reporters: spec for people, TAP in a file for the counts.  A test
-# that hangs fails on its own after 90 s (where node has --test-timeout);
+# that hangs fails on its own after 240 s (where node has --test-timeout:
+# the migration story takes about a minute on 2 cores);
 # the whole run is stopped after $budget s.
 opts=()
-if node --help | grep -q -- --test-timeout; then opts+=(--test-timeout=90000); fi
+if node --help | grep -q -- --test-timeout; then opts+=(--test-timeout=240000); fi
 (cd "$e2e" && VECLOG_E2E_URL=$url VECLOG_BIN=$bin VECLOG_E2E_TMP=$tmp \
     timeout -k 10 "$budget" node --test ${opts[@]+"${opts[@]}"} \
         --test-reporter=spec --test-reporter-destination=stdout \

@@ -103,6 +103,12 @@ int op_encode(const op_t *op, uint8_t **buf, size_t *len, err_t *err)
                               (op->payload ? F_PAYLOAD : 0) | (op->key ? F_KEY : 0) |
                               (more ? F_MORE_SOURCES : 0) | (meta ? F_META : 0));
 
+    /* only embedded floats are ever logged (op_doc_t) */
+    for (size_t i = 0; i < op->n_points; i++)
+        for (uint32_t k = 0; k < op->points[i].n_vecs; k++)
+            if (op->points[i].vecs[k].doc != NULL)
+                return err_set(err, ERR_INVALID, "%s: document not embedded",
+                               op->points[i].vecs[k].doc->where);
     wb_u8(&b, meta ? 3 : more ? 2 : 1);
     wb_u8(&b, op->type);
     wb_u8(&b, op->mode);
@@ -381,6 +387,7 @@ void op_clear(op_t *op)
         for (uint32_t k = 0; k < p->n_vecs; k++) {
             free(p->vecs[k].name);
             free(p->vecs[k].data);
+            op_doc_free(&p->vecs[k]);
         }
         free(p->vecs);
     }
@@ -414,12 +421,45 @@ int op_vec_add(op_point_t *p, const char *name, const float *data, uint32_t dim)
     v->name = strdup(name);
     v->data = malloc((size_t)dim * sizeof(float) + 1);
     v->dim = dim;
+    v->doc = NULL;
     if (v->name == NULL || v->data == NULL) {
         free(v->name);
         free(v->data);
         return ERR_NOMEM;
     }
     memcpy(v->data, data, (size_t)dim * sizeof(float));
+    p->n_vecs++;
+    return ERR_OK;
+}
+
+void op_doc_free(op_vec_t *v)
+{
+    if (v == NULL || v->doc == NULL)
+        return;
+    free(v->doc->text);
+    free(v->doc->model);
+    free(v->doc->where);
+    free(v->doc);
+    v->doc = NULL;
+}
+
+int op_doc_add(op_point_t *p, const char *name, const char *text, const char *model,
+               const char *where)
+{
+    op_vec_t *nv = realloc(p->vecs, (p->n_vecs + 1) * sizeof(*nv));
+    if (nv == NULL)
+        return ERR_NOMEM;
+    p->vecs = nv;
+    op_vec_t *v = &p->vecs[p->n_vecs];
+    memset(v, 0, sizeof(*v));
+    v->name = strdup(name);
+    v->doc = calloc(1, sizeof(*v->doc));
+    if (v->name == NULL || v->doc == NULL || (v->doc->text = strdup(text)) == NULL ||
+        (v->doc->model = strdup(model)) == NULL || (v->doc->where = strdup(where)) == NULL) {
+        free(v->name);
+        op_doc_free(v);
+        return ERR_NOMEM;
+    }
     p->n_vecs++;
     return ERR_OK;
 }

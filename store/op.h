@@ -75,10 +75,23 @@ enum op_type {
 
 enum op_mode { OP_MODE_UPSERT = 0, OP_MODE_INSERT_ONLY, OP_MODE_UPDATE_ONLY };
 
+/* A Qdrant Document ({"text", "model"}) given where a vector goes: parsed
+ * by store/req.c, which must not depend on the embedders, and turned into
+ * floats by the caller (embed/embed_op.h) before validation.  Never
+ * logged: op_encode refuses an op that still has one, and
+ * coll_op_validate rejects its dim of 0. */
+typedef struct op_doc {
+    char *text;             /* owned */
+    char *model;            /* owned */
+    char *where;            /* request field, for errors ("points[2].vector.v"); owned */
+} op_doc_t;
+
 typedef struct op_vec {
     char *name;             /* "" for the unnamed vector; owned */
     uint32_t dim;
     float *data;            /* dim floats; owned */
+    op_doc_t *doc;          /* pending Document (dim 0, data NULL until embedded), or NULL;
+                             * owned; in memory only */
 } op_vec_t;
 
 typedef struct op_point {
@@ -129,6 +142,14 @@ op_point_t *op_point_add(op_t *op);
 
 /* Add a vector (copied) to a point; ERR_NOMEM on failure. */
 int op_vec_add(op_point_t *p, const char *name, const float *data, uint32_t dim);
+
+/* Add a pending Document vector (strings copied; dim 0, data NULL) to a
+ * point; ERR_NOMEM on failure. */
+int op_doc_add(op_point_t *p, const char *name, const char *text, const char *model,
+               const char *where);
+
+/* Free a vector's pending Document and clear v->doc.  NULL-safe. */
+void op_doc_free(op_vec_t *v);
 
 /* Set op->source (topic copied).  Leaves more_sources alone. */
 int op_source_set(op_t *op, const char *topic, int32_t partition, int64_t offset);

@@ -74,6 +74,50 @@ static bool is_inference(const cJSON *o)
             cJSON_HasObjectItem(o, "object"));
 }
 
+bool req_is_document(const cJSON *o)
+{
+    return is_inference(o) && cJSON_HasObjectItem(o, "text");
+}
+
+int req_document_parse(const cJSON *o, const char **text, const char **model, const char *where,
+                       err_t *err)
+{
+    static const char *const fields[] = { "text", "model", "options", NULL };
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "text");
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "model");
+    const cJSON *opt = cJSON_GetObjectItemCaseSensitive(o, "options");
+    int rc = req_fields_check(o, fields, where, err);
+
+    if (rc != ERR_OK)
+        return rc;
+    if (!cJSON_IsString(t))
+        return err_set(err, ERR_INVALID, "%s.text: expected a string", where);
+    if (!cJSON_IsString(m) || m->valuestring[0] == '\0')
+        return err_set(err, ERR_INVALID, "%s.model: expected a non-empty string", where);
+    /* Qdrant passes options to the inference service as-is; veclog's
+     * embedders take none, and ignoring them would change results silently */
+    if (opt != NULL && !cJSON_IsNull(opt) && !cJSON_IsObject(opt))
+        return err_set(err, ERR_INVALID, "%s.options: expected an object", where);
+    if (opt != NULL && cJSON_IsObject(opt) && opt->child != NULL)
+        return err_set(err, ERR_UNSUPPORTED, "%s.options.%s: veclog's models take no options",
+                       where, opt->child->string);
+    *text = t->valuestring;
+    *model = m->valuestring;
+    return ERR_OK;
+}
+
+/* A Document into a pending vector of p (embedded by the caller). */
+static int doc_add(op_point_t *p, const char *name, const cJSON *o, const char *where, err_t *err)
+{
+    const char *text, *model;
+    int rc = req_document_parse(o, &text, &model, where, err);
+
+    if (rc != ERR_OK)
+        return rc;
+    return op_doc_add(p, name, text, model, where) == ERR_OK ? ERR_OK
+                                                             : err_set(err, ERR_NOMEM, "no memory");
+}
+
 static int vec_add(op_point_t *p, const char *name, const cJSON *arr, const char *where,
                    err_t *err)
 {
@@ -84,9 +128,12 @@ static int vec_add(op_point_t *p, const char *name, const cJSON *arr, const char
     if (cJSON_IsObject(arr)) {
         if (cJSON_HasObjectItem(arr, "indices"))
             return err_set(err, ERR_UNSUPPORTED, "%s: sparse vectors are not supported", where);
+        if (req_is_document(arr))
+            return doc_add(p, name, arr, where, err);
         if (is_inference(arr))
             return err_set(err, ERR_UNSUPPORTED,
-                           "%s: inference objects (text/image/object) are not supported yet", where);
+                           "%s: image and object inference are not supported (only text "
+                           "documents)", where);
     }
     if (!cJSON_IsArray(arr))
         return err_set(err, ERR_INVALID, "%s: expected a list of numbers", where);
@@ -109,8 +156,7 @@ int req_vector_parse(const cJSON *v, op_point_t *p, const char *where, err_t *er
         return err_set(err, ERR_INVALID, "%s: expected a list of numbers or a map of named vectors",
                        where);
     if (is_inference(v))
-        return err_set(err, ERR_UNSUPPORTED,
-                       "%s: inference objects (text/image/object) are not supported yet", where);
+        return vec_add(p, "", v, where, err);
     cJSON_ArrayForEach(it, v) {
         snprintf(w, sizeof(w), "%s.%s", where, it->string);
         int rc = vec_add(p, it->string, it, w, err);

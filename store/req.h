@@ -5,9 +5,15 @@
  * ingest (Qdrant's sink-connector messages and upsert bodies) accept the
  * same JSON, so the translation lives here, next to the op it produces.
  * Parsing is strict: an unknown field, a wrong type or an unsupported
- * feature (sparse or multi vectors, inference objects, shard keys) is an
- * error naming the field, never silently ignored.  Parsing does not look
- * at the collection; coll_op_validate checks names and dimensions.
+ * feature (sparse or multi vectors, image/object inference, shard keys)
+ * is an error naming the field, never silently ignored.  Parsing does not
+ * look at the collection; coll_op_validate checks names and dimensions.
+ *
+ * DOCUMENTS: wherever a vector goes, Qdrant's Document {"text": "...",
+ * "model": "...", "options": null|{}} is accepted and becomes a pending
+ * vector (op_vec_t.doc, dim 0): store/ does not embed, so the caller
+ * (query/ or ingest/, through embed/embed_op.h) fills in the floats
+ * before coll_op_validate, which rejects what is still pending.
  *
  * All functions fill a caller-provided op_t (zero it first; on error the
  * caller still frees it with op_clear).  Thread-safe; borrowed JSON.
@@ -32,8 +38,18 @@ int req_upsert_parse(const cJSON *body, op_t *op, err_t *err);
  * prefixes error messages ("points[3]"). */
 int req_point_parse(const cJSON *pt, op_t *op, const char *where, err_t *err);
 
-/* VectorStruct (a list of floats, or a map name -> list) into p. */
+/* VectorStruct (a list of floats, a Document, or a map name -> either)
+ * into p. */
 int req_vector_parse(const cJSON *v, op_point_t *p, const char *where, err_t *err);
+
+/* Is o a Document (an object with "text" and a string "model")? */
+bool req_is_document(const cJSON *o);
+
+/* Check a Document ({"text", "model", "options"}); *text and *model are
+ * borrowed from o.  ERR_INVALID names where and the field; non-empty
+ * options are ERR_UNSUPPORTED (no model here takes any). */
+int req_document_parse(const cJSON *o, const char **text, const char **model, const char *where,
+                       err_t *err);
 
 /* PointsSelector: {"points": [ids]} or {"filter": {...}} (delete, clear
  * payload). */

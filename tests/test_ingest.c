@@ -28,6 +28,7 @@
 #include <cmocka.h>
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "dlq/dlqlocal.h"
+#include "embed/embed.h"
 #include "dlq/redrive.h"
 #include "ingest/broker.h"
 #include "ingest/ingest.h"
@@ -1013,6 +1015,91 @@ static void test_ingest_redrive_after_fix_applies(void **state)
     stop(f);
 }
 
+/* Point id's vector (name NULL: the unnamed one) in coll equals model's
+ * embedding of text. */
+static void expect_embedded(fx_t *f, const char *coll, uint64_t id, const char *model,
+                            const char *text, const embed_reg_t *reg)
+{
+    embed_model_t *m;
+    float want[512];
+    err_t e;
+    char *got = point(f, coll, id);
+
+    if (got == NULL)
+        fail_msg("%s/%" PRIu64 ": absent", coll, id);
+    cJSON *j = cJSON_Parse(got), *v = cJSON_GetObjectItem(j, "vector");
+    assert_int_equal(embed_model_get(reg, model, &m, &e), ERR_OK);
+    assert_int_equal(embed_texts(m, &text, 1, want, &e), ERR_OK);
+    assert_int_equal(cJSON_GetArraySize(v), (int)embed_model_dim(m));
+    for (uint32_t i = 0; i < embed_model_dim(m); i++)
+        if (fabs(cJSON_GetArrayItem(v, (int)i)->valuedouble - want[i]) > 1e-5)
+            fail_msg("%s/%" PRIu64 ": component %u differs from %s(\"%s\")", coll, id, i, model, text);
+    cJSON_Delete(j);
+    free(got);
+}
+
+/* Documents in messages: embedded per target, a route's model override
+ * for one target and the message's model for the other; an unknown model
+ * is dead-lettered; an embedder that is down is retried, never dead. */
+static void test_ingest_documents(void **state)
+{
+    fx_t *f = *state;
+    static const char *const topics[] = { "in", "slow" };
+    static const char *const routes[] = { "in", "c,c2:veclog/hash-512", NULL };
+    ingest_opts_t o = opts(f, "g-doc", topics, 2);
+    embed_conf_t down;
+    embed_reg_t *reg;
+    ingest_stats_t st;
+    err_t e;
+
+    embed_conf_init(&down);
+    down.name = "down";
+    down.type = "http";
+    down.api = "tei";
+    down.url = "http://127.0.0.1:9/embed"; /* discard port: nothing listens */
+    down.dim = 256;
+    down.timeout_ms = 200;
+    down.max_retries = 0;
+    assert_int_equal(embed_reg_new(&down, 1, &reg, &e), ERR_OK);
+    o.routes = routes;
+    o.embed = reg;
+    topic(f, "in", 1);
+    topic(f, "slow", 1);
+    topic(f, "dlq", 1);
+    create(f, "c", "{\"vectors\": {\"size\": 256, \"distance\": \"Cosine\"}}");
+    create(f, "c2", "{\"vectors\": {\"size\": 512, \"distance\": \"Cosine\"}}");
+    produce(f, "in", 0, NULL, "{\"id\":1,\"vector\":{\"text\":\"hello kafka\","
+                              "\"model\":\"veclog/hash-256\"}}");
+    produce(f, "in", 0, NULL, "{\"id\":2,\"vector\":{\"text\":\"x\",\"model\":\"no/such\"}}");
+    produce(f, "in", 0, NULL, "{\"points\":[{\"id\":3,\"vector\":{\"text\":\"third one\","
+                              "\"model\":\"veclog/hash-256\"}}]}");
+    produce(f, "slow", 0, NULL, "{\"collection_name\":\"c\",\"id\":5,"
+                                "\"vector\":{\"text\":\"y\",\"model\":\"down\"}}");
+    flush(f);
+    start(f, &o);
+    wait_stored(f, "c", "in", 0, 2);
+    wait_stored(f, "c2", "in", 0, 2);
+    int64_t end = now_ms() + WAIT_MS;
+    for (ingest_stats_get(f->in, &st); st.sink.retried < 2; ingest_stats_get(f->in, &st)) {
+        if (now_ms() > end)
+            fail_msg("the message for the model that is down was not retried");
+        usleep(20000);
+    }
+    expect_dead(f, "no/such");
+    ingest_stats_get(f->in, &st);
+    assert_int_equal(st.sink.dead, 1);
+    stop(f);
+    expect_embedded(f, "c", 1, "veclog/hash-256", "hello kafka", reg);
+    expect_embedded(f, "c2", 1, "veclog/hash-512", "hello kafka", reg);
+    expect_embedded(f, "c", 3, "veclog/hash-256", "third one", reg);
+    expect_embedded(f, "c2", 3, "veclog/hash-512", "third one", reg);
+    expect_point(f, "c", 2, NULL);
+    expect_embedded(f, "c2", 2, "veclog/hash-512", "x", reg); /* the override knows its model */
+    expect_point(f, "c", 5, NULL);
+    assert_int_equal(stored(f, "c", "slow", 0), -1);
+    embed_reg_free(reg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1025,6 +1112,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ingest_autocreate_off_dead_letters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_autocreate_on, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_redrive_after_fix_applies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_documents, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

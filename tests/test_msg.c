@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "embed/embed_op.h"
 #include "ingest/msg.h"
 
 static void decode_ok(const char *key, const char *value, msg_t *m)
@@ -231,6 +232,62 @@ static void test_msg_errors(void **state)
     assert_string_equal(msg_stage_name(MSG_STAGE_APPLY), "TASK_PUT");
 }
 
+/* Documents stay pending (store/ does not embed): the sink embeds them per
+ * target.  The resolver (embed/embed_op.h) fills them in here. */
+static void test_msg_documents(void **state)
+{
+    (void)state;
+    msg_t m;
+    embed_reg_t *reg;
+    embed_model_t *h;
+    err_t e;
+    const char *text = "hello kafka";
+    float want[128];
+
+    decode_ok(NULL, "{\"collection_name\": \"c\", \"id\": 7, \"vector\": {\"text\": \"hello kafka\","
+                    " \"model\": \"veclog/hash-128\"}}", &m);
+    assert_int_equal(m.op.points[0].n_vecs, 1);
+    op_vec_t *v = &m.op.points[0].vecs[0];
+    assert_string_equal(v->name, "");
+    assert_int_equal(v->dim, 0);
+    assert_null(v->data);
+    assert_non_null(v->doc);
+    assert_string_equal(v->doc->text, "hello kafka");
+    assert_string_equal(v->doc->model, "veclog/hash-128");
+    assert_string_equal(v->doc->where, "point.vector");
+    /* never logged while pending */
+    uint8_t *buf = NULL;
+    size_t len;
+    assert_int_equal(op_encode(&m.op, &buf, &len, &e), ERR_INVALID);
+    assert_int_equal(embed_reg_new(NULL, 0, &reg, &e), ERR_OK);
+    assert_int_equal(embed_op_resolve(reg, &m.op, NULL, NULL, 0, &e), ERR_OK);
+    assert_null(v->doc);
+    assert_int_equal(v->dim, 128);
+    assert_int_equal(embed_model_get(reg, "veclog/hash-128", &h, &e), ERR_OK);
+    assert_int_equal(embed_texts(h, &text, 1, want, &e), ERR_OK);
+    assert_memory_equal(v->data, want, sizeof(want));
+    assert_int_equal(op_encode(&m.op, &buf, &len, &e), ERR_OK);
+    free(buf);
+    msg_clear(&m);
+    /* named map of Documents in an upsert body, with a model override */
+    decode_ok(NULL, "{\"points\": [{\"id\": 1, \"vector\": {\"a\": {\"text\": \"x\","
+                    " \"model\": \"veclog/hash-128\"}, \"b\": [1, 2]}}]}", &m);
+    assert_non_null(m.op.points[0].vecs[0].doc);
+    assert_null(m.op.points[0].vecs[1].doc);
+    assert_int_equal(embed_op_resolve(reg, &m.op, "veclog/hash-512", NULL, 0, &e), ERR_OK);
+    assert_int_equal(m.op.points[0].vecs[0].dim, 512);
+    msg_clear(&m);
+    /* unknown model: invalid (dead letter), naming it */
+    decode_ok(NULL, "{\"id\": 1, \"vector\": {\"text\": \"x\", \"model\": \"nope\"}}", &m);
+    assert_int_equal(embed_op_resolve(reg, &m.op, NULL, NULL, 0, &e), ERR_INVALID);
+    assert_non_null(strstr(e.msg, "nope"));
+    assert_false(e.retriable);
+    msg_clear(&m);
+    embed_reg_free(reg);
+    decode_fail(NULL, "{\"id\": 1, \"vector\": {\"text\": 1, \"model\": \"m\"}}", ERR_INVALID,
+                MSG_STAGE_VALUE, "point.vector.text");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -239,6 +296,7 @@ int main(void)
         cmocka_unit_test(test_msg_envelopes),
         cmocka_unit_test(test_msg_tombstone_keys),
         cmocka_unit_test(test_msg_errors),
+        cmocka_unit_test(test_msg_documents),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
