@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "cmd/config.h"
+#include "dlq/dlq.h"
 #include "dlq/redrive.h"
 #include "embed/embed.h"
 #include "ingest/backfill.h"
@@ -422,15 +423,51 @@ static char *hook_bf_metrics(void *ctx)
     return backfill_mgr_metrics_text(ctx);
 }
 
+/* The backfill jobs' dead-letter producer (ingest/backfill.h): ingest's
+ * brokers, dlq.topic and kafka.properties, but a dlq_t of its own (ingest's
+ * belongs to the consumer thread) with its own local store,
+ * <storage_path>/dlq-backfill, so the two stores never mix.  -1 on
+ * failure (logged). */
+static int serve_backfill_dlq(const config_t *cfg, broker_t *broker, dlq_t **out)
+{
+    const char **props = kv_pairs(cfg->kafka.properties, cfg->kafka.n_properties);
+    char *local_dir = NULL;
+    err_t err;
+    int rc = 0;
+
+    if (props == NULL ||
+        asprintf(&local_dir, "%s/dlq-backfill", cfg->storage.storage_path) < 0) {
+        local_dir = NULL;
+        log_error("veclog", "backfill dead letters: no memory");
+        rc = -1;
+    } else {
+        dlq_opts_t o = { .brokers = broker ? broker_bootstraps(broker) : cfg->kafka.brokers,
+                         .topic = cfg->dlq.topic, .properties = props, .local_dir = local_dir };
+        if (dlq_open(&o, out, &err) != ERR_OK) {
+            log_error("veclog", "backfill dead letters: %s", err.msg);
+            rc = -1;
+        }
+    }
+    free(props);
+    free(local_dir);
+    return rc;
+}
+
 /* Open the backfill manager (resuming running jobs) and give it to the
- * API.  NULL on failure (logged). */
+ * API.  With dead_letters (Kafka ingest runs), its dead-letter producer
+ * first: *dlq, for the caller to close after the manager.  NULL on
+ * failure (logged). */
 static backfill_mgr_t *serve_backfill(const config_t *cfg, catalog_t *cat,
-                                      const embed_reg_t *models, api_t *api)
+                                      const embed_reg_t *models, broker_t *broker,
+                                      bool dead_letters, api_t *api, dlq_t **dlq)
 {
     backfill_opts_t o = { .cat = cat, .storage_path = cfg->storage.storage_path, .reg = models };
     backfill_mgr_t *m = NULL;
     err_t err;
 
+    if (dead_letters && serve_backfill_dlq(cfg, broker, dlq) != 0)
+        return NULL;
+    o.dlq = *dlq;
     if (backfill_mgr_open(&o, &m, &err) != ERR_OK) {
         log_error("veclog", "backfill: %s", err.msg);
         return NULL;
@@ -481,6 +518,7 @@ static int cmd_serve(int argc, char **argv)
     sink_t *reapply_sink = NULL;
     embed_reg_t *models = NULL;   /* freed after HTTP and ingest stopped */
     backfill_mgr_t *backfill = NULL;
+    dlq_t *bf_dlq = NULL;         /* the backfill jobs' dead letters; closed after them */
     const char **dprops = NULL;
     sigset_t set;
     err_t err;
@@ -501,8 +539,6 @@ static int cmd_serve(int argc, char **argv)
     if (serve_http(&cfg, cat, &api, &http) != 0)
         goto out;
     api_set_embed(api, models);
-    if ((backfill = serve_backfill(&cfg, cat, models, api)) == NULL)
-        goto out;
     if (cfg.kafka.brokers == NULL || cfg.kafka.brokers[0] == '\0') {
         if (broker_start(1, &broker, &err) != ERR_OK) {
             log_error("veclog", "%s", err.msg);
@@ -512,6 +548,10 @@ static int cmd_serve(int argc, char **argv)
                  "bootstrap.servers=%s", broker_bootstraps(broker));
     }
     if (serve_ingest(&cfg, cat, broker, models, &ingest) != 0)
+        goto out;
+    /* after the brokers are known: jobs resumed at open may dead-letter at once */
+    if ((backfill = serve_backfill(&cfg, cat, models, broker, ingest != NULL, api, &bf_dlq)) ==
+        NULL)
         goto out;
     if (ingest != NULL) {
         api_ingest_hooks_t hooks = { ingest, hook_status, hook_wait, hook_metrics };
@@ -543,9 +583,10 @@ out:
     http_stop(http);
     ingest_stop(ingest);
     api_free(api);
+    backfill_mgr_close(backfill); /* jobs stay running on disk: resumed at the next start */
+    dlq_close(bf_dlq); /* after its jobs, before the embedded broker it writes to */
     broker_stop(broker);
     sink_free(reapply_sink);
-    backfill_mgr_close(backfill); /* jobs stay running on disk: resumed at the next start */
     embed_reg_free(models); /* no HTTP worker, consumer or re-apply sink uses it now */
     catalog_close(cat);
     free(dprops);

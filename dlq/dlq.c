@@ -7,7 +7,12 @@
  * report that arrives after its round was given up (dlq_wait timed out)
  * cannot mark a record of a later round.  A record not queued (dlq_send)
  * or failed at the end of its round (dlq_wait) goes to the local store
- * when there is one (store_local; dlq.h LOCAL STORE).  The producer is recreated after
+ * when there is one (store_local; dlq.h LOCAL STORE).  A record holds its
+ * source as dlq_parts_t whether it came from a consumed message (dlq_send
+ * copies the message's header list into an array of its own) or from
+ * parts (dlq_send_parts), so producing, the headers, the local store and
+ * the too-large retry are one code path; the same headers_build serves
+ * records forwarded from the local store.  The producer is recreated after
  * a fatal error (an idempotent producer can raise one, e.g. when the
  * brokers lose its state), so one bad moment does not wedge the DLQ.
  */
@@ -37,8 +42,14 @@ _Static_assert(sizeof(uintptr_t) >= 8, "record tags need 64-bit pointers");
 
 enum { REC_PENDING, REC_OK, REC_FAILED, REC_LOCAL };
 
+/* One dead letter of the current round: the source record's fields (from
+ * a consumed message in dlq_send, from the caller's parts in
+ * dlq_send_parts), all borrowed until dlq_wait returns, so that produce,
+ * headers_build and store_local have one code path for both. */
 typedef struct rec {
-    const rd_kafka_message_t *msg;   /* borrowed until dlq_wait returns */
+    dlq_parts_t src;
+    dlqlocal_hdr_t *own_hdrs;        /* dlq_send: src.headers, the message's (array owned,
+                                      * names and values borrowed from it) */
     char stage[24];
     err_t why;
     int state;
@@ -61,6 +72,8 @@ struct dlq {
     int64_t forward_at;              /* next forwarding attempt (monotonic ms) */
     atomic_ullong delivered, failed, omitted, stored_local, forwarded;
 };
+
+static void recs_release(dlq_t *d);
 
 static int64_t now_ms(void)
 {
@@ -139,6 +152,7 @@ void dlq_close(dlq_t *d)
     }
     dlqlocal_close(d->local);
     kconf_props_free(d->props);
+    recs_release(d);
     free(d->recs);
     free(d->brokers);
     free(d->topic);
@@ -184,22 +198,27 @@ static bool has_prefix(const char *s, const char *p)
     return strncmp(s, p, strlen(p)) == 0;
 }
 
-/* The redrive count the original carries (set by redrive when it sends a
- * dead letter back to its topic), or -1. */
-static long long redrive_count(const rd_kafka_headers_t *h)
+/* The redrive count among the source's headers (the last H_REDRIVE, as
+ * redrive.c sets it when it sends a dead letter back to its topic), or -1
+ * when there is none or it is not a count. */
+static long long redrive_count(const dlqlocal_hdr_t *hs, size_t n)
 {
-    const void *v;
-    size_t len;
-    char buf[24];
+    long long count = -1;
 
-    if (h == NULL || rd_kafka_header_get_last(h, H_REDRIVE, &v, &len) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-        v == NULL || len == 0 || len >= sizeof(buf))
-        return -1;
-    memcpy(buf, v, len);
-    buf[len] = '\0';
-    char *end;
-    long long n = strtoll(buf, &end, 10);
-    return *end == '\0' && n >= 0 ? n : -1;
+    for (size_t i = 0; i < n; i++) {
+        const dlqlocal_hdr_t *x = &hs[i];
+        char buf[24], *end;
+        if (strcmp(x->name, H_REDRIVE) != 0)
+            continue;
+        count = -1; /* the last one counts, readable or not */
+        if (x->value == NULL || x->len == 0 || x->len >= sizeof(buf))
+            continue;
+        memcpy(buf, x->value, x->len);
+        buf[x->len] = '\0';
+        long long v = strtoll(buf, &end, 10);
+        count = *end == '\0' && v >= 0 ? v : -1;
+    }
+    return count;
 }
 
 static void hdr_str(rd_kafka_headers_t *h, const char *name, const char *value)
@@ -210,76 +229,86 @@ static void hdr_str(rd_kafka_headers_t *h, const char *name, const char *value)
 /* The Connect error headers and the redrive count (dlq.h) onto h.  How
  * often the message was redriven already: redrive (redrive.c) raises the
  * count on the copy it re-produces; a first failure (redrives < 0) is 0. */
-static void connect_headers(rd_kafka_headers_t *h, const char *topic, int32_t partition,
-                            int64_t offset, const char *stage, const char *cls, const char *msg,
-                            long long redrives)
+static void connect_headers(rd_kafka_headers_t *h, const dlqlocal_rec_t *r, long long redrives)
 {
     char num[32];
 
-    hdr_str(h, "__connect.errors.topic", topic);
-    snprintf(num, sizeof(num), "%" PRId32, partition);
+    hdr_str(h, "__connect.errors.topic", r->topic);
+    snprintf(num, sizeof(num), "%" PRId32, r->partition);
     hdr_str(h, "__connect.errors.partition", num);
-    snprintf(num, sizeof(num), "%" PRId64, offset);
+    snprintf(num, sizeof(num), "%" PRId64, r->offset);
     hdr_str(h, "__connect.errors.offset", num);
-    hdr_str(h, "__connect.errors.stage", stage);
-    hdr_str(h, "__connect.errors.exception.class.name", cls);
-    hdr_str(h, "__connect.errors.exception.message", msg);
+    hdr_str(h, "__connect.errors.stage", r->stage);
+    hdr_str(h, "__connect.errors.exception.class.name", r->class_name);
+    hdr_str(h, "__connect.errors.exception.message", r->message);
     snprintf(num, sizeof(num), "%lld", redrives < 0 ? 0 : redrives);
     hdr_str(h, H_REDRIVE, num);
 }
 
-static rd_kafka_headers_t *headers_build(const rec_t *r)
+/* The headers of a dead letter, whether sent directly (produce) or
+ * forwarded from the local store (forward_cb): the source's own headers
+ * minus those of an earlier dead-lettering, then the Connect headers from
+ * r's fields, then H_OMITTED when omitted >= 0 (the dropped value's size). */
+static rd_kafka_headers_t *headers_build(const dlqlocal_rec_t *r, long long omitted)
 {
-    const rd_kafka_message_t *m = r->msg;
-    rd_kafka_headers_t *orig = NULL, *h = rd_kafka_headers_new(12);
-    const char *name;
-    const void *val;
-    size_t size;
+    rd_kafka_headers_t *h = rd_kafka_headers_new(r->n_headers + 9);
     char num[32];
 
-    if (rd_kafka_message_headers(m, &orig) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        orig = NULL;
-    for (size_t i = 0; orig != NULL && rd_kafka_header_get_all(orig, i, &name, &val, &size) ==
-                                           RD_KAFKA_RESP_ERR_NO_ERROR; i++) {
-        if (!has_prefix(name, "__connect.errors.") && !has_prefix(name, "__veclog."))
-            rd_kafka_header_add(h, name, -1, val, (ssize_t)size);
+    for (size_t i = 0; i < r->n_headers; i++) {
+        const dlqlocal_hdr_t *x = &r->headers[i];
+        if (!has_prefix(x->name, "__connect.errors.") && !has_prefix(x->name, "__veclog."))
+            rd_kafka_header_add(h, x->name, -1, x->value, x->value ? (ssize_t)x->len : -1);
     }
-    char cls[64];
-    snprintf(cls, sizeof(cls), "veclog.error.%s", err_code_name(r->why.code));
-    connect_headers(h, rd_kafka_topic_name(m->rkt), m->partition, m->offset, r->stage, cls,
-                    r->why.msg, redrive_count(orig));
-    if (r->omit_value) {
-        snprintf(num, sizeof(num), "%zu", m->len);
+    connect_headers(h, r, redrive_count(r->headers, r->n_headers));
+    if (omitted >= 0) {
+        snprintf(num, sizeof(num), "%lld", omitted);
         hdr_str(h, H_OMITTED, num);
     }
     return h;
+}
+
+/* Record r as the local store's record type (cls: its class name buffer),
+ * the one view of a record that headers_build and dlqlocal_append take. */
+static void rec_view(const rec_t *r, char *cls, size_t cap, dlqlocal_rec_t *out)
+{
+    const dlq_parts_t *s = &r->src;
+
+    snprintf(cls, cap, "veclog.error.%s", err_code_name(r->why.code));
+    *out = (dlqlocal_rec_t){
+        .topic = s->topic, .partition = s->partition, .offset = s->offset,
+        .timestamp = s->timestamp, .key = s->key, .key_len = s->key_len, .value = s->value,
+        .value_len = s->value_len, .headers = s->headers, .n_headers = s->n_headers,
+        .stage = r->stage, .class_name = cls, .message = r->why.msg,
+    };
 }
 
 /* Hand record idx to librdkafka, waiting while its queue is full. */
 static rd_kafka_resp_err_t produce(dlq_t *d, size_t idx)
 {
     rec_t *r = &d->recs[idx];
-    const rd_kafka_message_t *m = r->msg;
+    const dlq_parts_t *s = &r->src;
     uintptr_t tag = (uintptr_t)d->round << 32 | (uintptr_t)idx;
-    rd_kafka_timestamp_type_t tst;
-    int64_t ts = rd_kafka_message_timestamp(m, &tst), deadline = now_ms() + d->timeout_ms;
+    int64_t ts = s->timestamp < 0 ? 0 : s->timestamp; /* 0: librdkafka stamps it now */
+    int64_t deadline = now_ms() + d->timeout_ms;
+    dlqlocal_rec_t lr;
+    char cls[64];
     rd_kafka_resp_err_t e;
 
-    if (tst == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE || ts < 0)
-        ts = 0; /* librdkafka stamps it now */
     for (;;) {
-        rd_kafka_headers_t *h = headers_build(r);
-        bool omit = r->omit_value || m->payload == NULL;
+        rec_view(r, cls, sizeof(cls), &lr);
+        rd_kafka_headers_t *h = headers_build(&lr, r->omit_value ? (long long)s->value_len : -1);
+        bool omit = r->omit_value || s->value == NULL;
         e = rd_kafka_producev(d->rk, RD_KAFKA_V_TOPIC(d->topic),
-                              RD_KAFKA_V_KEY(m->key, m->key_len),
-                              RD_KAFKA_V_VALUE(omit ? NULL : m->payload, omit ? 0 : m->len),
+                              RD_KAFKA_V_KEY(s->key, s->key_len),
+                              RD_KAFKA_V_VALUE(omit ? NULL : (void *)s->value,
+                                               omit ? 0 : s->value_len),
                               RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_TIMESTAMP(ts),
                               RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                               RD_KAFKA_V_OPAQUE((void *)tag), RD_KAFKA_V_END);
         if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
             return e;
         rd_kafka_headers_destroy(h); /* not taken on failure */
-        if (e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && !r->omit_value && m->payload != NULL) {
+        if (e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && !r->omit_value && s->value != NULL) {
             r->omit_value = true;
             atomic_fetch_add(&d->omitted, 1);
             continue;
@@ -293,32 +322,12 @@ static rd_kafka_resp_err_t produce(dlq_t *d, size_t idx)
 /* Append record r to the local store; ERR_OK makes it REC_LOCAL. */
 static int store_local(dlq_t *d, rec_t *r, err_t *err)
 {
-    const rd_kafka_message_t *m = r->msg;
-    rd_kafka_headers_t *orig = NULL;
-    rd_kafka_timestamp_type_t tst;
-    dlqlocal_hdr_t *h = NULL;
-    size_t n_h = 0;
+    dlqlocal_rec_t lr;
     char cls[64];
     int rc;
 
-    if (rd_kafka_message_headers(m, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR && orig != NULL &&
-        (n_h = rd_kafka_header_cnt(orig)) > 0 && (h = calloc(n_h, sizeof(*h))) == NULL)
-        return err_setr(err, ERR_NOMEM, true, "no memory for a dead letter");
-    for (size_t i = 0; i < n_h; i++)
-        if (rd_kafka_header_get_all(orig, i, &h[i].name, &h[i].value, &h[i].len) !=
-            RD_KAFKA_RESP_ERR_NO_ERROR)
-            n_h = i;
-    snprintf(cls, sizeof(cls), "veclog.error.%s", err_code_name(r->why.code));
-    int64_t ts = rd_kafka_message_timestamp(m, &tst);
-    dlqlocal_rec_t lr = {
-        .topic = rd_kafka_topic_name(m->rkt), .partition = m->partition, .offset = m->offset,
-        .timestamp = tst == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? -1 : ts,
-        .key = m->key, .key_len = m->key_len, .value = m->payload, .value_len = m->len,
-        .headers = h, .n_headers = n_h, .stage = r->stage, .class_name = cls,
-        .message = r->why.msg,
-    };
+    rec_view(r, cls, sizeof(cls), &lr);
     rc = dlqlocal_append(d->local, &lr, err);
-    free(h);
     if (rc == ERR_OK) {
         r->state = REC_LOCAL;
         d->local_pending = true;
@@ -326,19 +335,30 @@ static int store_local(dlq_t *d, rec_t *r, err_t *err)
             d->forward_at = now_ms() + FORWARD_RETRY_MS;
         atomic_fetch_add(&d->stored_local, 1);
         log_warn("dlq", "%s[%" PRId32 "]@%" PRId64 ": dead-letter topic %s not written; "
-                 "stored in %s", lr.topic, m->partition, m->offset, d->topic,
+                 "stored in %s", lr.topic, lr.partition, lr.offset, d->topic,
                  dlqlocal_path(d->local));
     }
     return rc;
 }
 
-int dlq_send(dlq_t *d, const rd_kafka_message_t *msg, const char *stage, const err_t *why,
-             size_t *ticket, err_t *err)
+/* Free the header arrays dlq_send copied: the records they borrow from
+ * are the caller's only until the round ends. */
+static void recs_release(dlq_t *d)
 {
-    rd_kafka_resp_err_t e;
+    for (size_t i = 0; i < d->n; i++) {
+        free(d->recs[i].own_hdrs);
+        d->recs[i].own_hdrs = NULL;
+    }
+}
+
+/* Start a round if the last one ended, and recreate the producer after a
+ * fatal error. */
+static int round_prepare(dlq_t *d, err_t *err)
+{
     int rc;
 
     if (d->round_done) {
+        recs_release(d);
         d->round++;
         d->n = 0;
         d->round_done = false;
@@ -362,9 +382,26 @@ int dlq_send(dlq_t *d, const rd_kafka_message_t *msg, const char *stage, const e
         d->recs = nr;
         d->cap = cap;
     }
+    return ERR_OK;
+}
+
+/* Queue the dead letter of src (dlq_send, dlq_send_parts).  own, the
+ * header array dlq_send made, is taken (freed at the end of the round, or
+ * here when the record is not queued). */
+static int rec_add(dlq_t *d, const dlq_parts_t *src, dlqlocal_hdr_t *own, const char *stage,
+                   const err_t *why, size_t *ticket, err_t *err)
+{
+    rd_kafka_resp_err_t e;
+    int rc;
+
+    if ((rc = round_prepare(d, err)) != ERR_OK) {
+        free(own);
+        return rc;
+    }
     rec_t *r = &d->recs[d->n];
     memset(r, 0, sizeof(*r));
-    r->msg = msg;
+    r->src = *src;
+    r->own_hdrs = own;
     snprintf(r->stage, sizeof(r->stage), "%s", stage);
     r->why = *why;
     r->state = REC_PENDING;
@@ -375,6 +412,8 @@ int dlq_send(dlq_t *d, const rd_kafka_message_t *msg, const char *stage, const e
             d->fatal = true;
         err_setr(err, ERR_BUSY, true, "dead-letter topic %s: %s", d->topic, rd_kafka_err2str(e));
         if (d->local == NULL || store_local(d, r, err) != ERR_OK) {
+            free(r->own_hdrs);
+            r->own_hdrs = NULL;
             d->n--;
             return err->code;
         }
@@ -383,12 +422,49 @@ int dlq_send(dlq_t *d, const rd_kafka_message_t *msg, const char *stage, const e
     return ERR_OK;
 }
 
+int dlq_send(dlq_t *d, const rd_kafka_message_t *msg, const char *stage, const err_t *why,
+             size_t *ticket, err_t *err)
+{
+    rd_kafka_headers_t *orig = NULL;
+    rd_kafka_timestamp_type_t tst;
+    int64_t ts = rd_kafka_message_timestamp(msg, &tst);
+    dlqlocal_hdr_t *h = NULL;
+    size_t n_h = 0;
+
+    if (rd_kafka_message_headers(msg, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR && orig != NULL &&
+        (n_h = rd_kafka_header_cnt(orig)) > 0 && (h = calloc(n_h, sizeof(*h))) == NULL)
+        return err_setr(err, ERR_NOMEM, true, "no memory for a dead letter");
+    for (size_t i = 0; i < n_h; i++)
+        if (rd_kafka_header_get_all(orig, i, &h[i].name, &h[i].value, &h[i].len) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR) {
+            n_h = i;
+            break;
+        }
+    dlq_parts_t p = {
+        .topic = rd_kafka_topic_name(msg->rkt), .partition = msg->partition,
+        .offset = msg->offset, .key = msg->key, .key_len = msg->key_len,
+        .value = msg->payload, .value_len = msg->len,
+        .timestamp = tst == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? -1 : ts,
+        .headers = h, .n_headers = n_h,
+    };
+    return rec_add(d, &p, h, stage, why, ticket, err);
+}
+
+int dlq_send_parts(dlq_t *d, const dlq_parts_t *p, const char *stage, const err_t *why,
+                   size_t *ticket, err_t *err)
+{
+    if (p->topic == NULL || (p->n_headers > 0 && p->headers == NULL))
+        return err_set(err, ERR_INVALID, "dead letter: a topic is required, and headers when "
+                       "n_headers > 0");
+    return rec_add(d, p, NULL, stage, why, ticket, err);
+}
+
 /* Records refused as too large are sent again without their value. */
 static void resend_too_large(dlq_t *d)
 {
     for (size_t i = 0; i < d->n; i++) {
         rec_t *r = &d->recs[i];
-        if (r->state != REC_FAILED || r->omit_value || r->msg->payload == NULL ||
+        if (r->state != REC_FAILED || r->omit_value || r->src.value == NULL ||
             (r->err != RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE &&
              r->err != RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE))
             continue;
@@ -452,6 +528,7 @@ int dlq_wait(dlq_t *d, err_t *err)
             rc = err_setr(err, ERR_BUSY, true, "dead-letter topic %s: %s", d->topic,
                           rd_kafka_err2str(r->err));
     }
+    recs_release(d); /* the sources are the caller's again */
     d->round_done = true;
     if (rc == ERR_OK && d->n > 0 && d->local_pending && reached_topic(d))
         d->forward_at = now_ms(); /* the topic takes records again */
@@ -494,34 +571,10 @@ static void on_forwarded(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaq
     }
 }
 
-/* The dead letter of a local record: its original headers, then the
- * Connect headers from its fields. */
-static rd_kafka_headers_t *local_headers(const dlqlocal_rec_t *r)
-{
-    rd_kafka_headers_t *h = rd_kafka_headers_new(r->n_headers + 8);
-    long long redrives = -1;
-
-    for (size_t i = 0; i < r->n_headers; i++) {
-        const dlqlocal_hdr_t *x = &r->headers[i];
-        if (strcmp(x->name, H_REDRIVE) == 0 && x->value != NULL && x->len > 0 && x->len < 24) {
-            char buf[24], *end;
-            memcpy(buf, x->value, x->len);
-            buf[x->len] = '\0';
-            long long n = strtoll(buf, &end, 10);
-            redrives = *end == '\0' && n >= 0 ? n : -1;
-        }
-        if (!has_prefix(x->name, "__connect.errors.") && !has_prefix(x->name, "__veclog."))
-            rd_kafka_header_add(h, x->name, -1, x->value, x->value ? (ssize_t)x->len : -1);
-    }
-    connect_headers(h, r->topic, r->partition, r->offset, r->stage, r->class_name, r->message,
-                    redrives);
-    return h;
-}
-
 static int forward_cb(const dlqlocal_rec_t *r, void *arg)
 {
     fwd_t *f = arg;
-    rd_kafka_headers_t *h = local_headers(r);
+    rd_kafka_headers_t *h = headers_build(r, -1);
     int64_t deadline = now_ms() + f->d->timeout_ms;
     rd_kafka_resp_err_t e;
 

@@ -51,16 +51,25 @@
  * the next attempt.  Across a crash, or a forward that failed half-way,
  * a dead letter may be written twice (at-least-once), never zero times.
  *
- * Threads: a dlq_t is used by one thread at a time (the ingest consumer).
+ * A dead letter need not come from a consumed message: dlq_send_parts
+ * takes its fields one by one (a backfill job dead-letters a point it
+ * cannot embed as topic "backfill/<job id>", partition -1, offset its
+ * ordinal in the job); the record, its headers and the local store are
+ * the same as for dlq_send.
+ *
+ * Threads: a dlq_t is used by one thread at a time (the ingest consumer;
+ * the backfill manager serializes its jobs' calls with a mutex).
  */
 #ifndef VECLOG_DLQ_H
 #define VECLOG_DLQ_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <librdkafka/rdkafka.h>
 
+#include "dlq/dlqlocal.h"
 #include "store/err.h"
 
 typedef struct dlq dlq_t;
@@ -91,6 +100,28 @@ void dlq_close(dlq_t *d);
  * was not queued; it is retriable. */
 int dlq_send(dlq_t *d, const rd_kafka_message_t *msg, const char *stage, const err_t *why,
              size_t *ticket, err_t *err);
+
+/* The source of a dead letter given field by field (dlq_send_parts): what
+ * dlq_send takes from a consumed message.  All pointers borrowed. */
+typedef struct dlq_parts {
+    const char *topic;              /* __connect.errors.topic; required */
+    int32_t partition;              /* -1 when it never was a partition's */
+    int64_t offset;
+    const void *key;                /* NULL = Kafka null key */
+    size_t key_len;
+    const void *value;              /* NULL = Kafka null value */
+    size_t value_len;
+    int64_t timestamp;              /* ms; -1 = none (the broker stamps it) */
+    const dlqlocal_hdr_t *headers;  /* the source's own headers, NULL when n_headers 0 */
+    size_t n_headers;
+} dlq_parts_t;
+
+/* Queue the dead letter of p, exactly as dlq_send does for a message (same
+ * headers, local store, too-large retry and errors).  p and everything it
+ * points to are borrowed and must stay valid until the next dlq_wait
+ * returns; stage and why are copied.  ERR_INVALID when p has no topic. */
+int dlq_send_parts(dlq_t *d, const dlq_parts_t *p, const char *stage, const err_t *why,
+                   size_t *ticket, err_t *err);
 
 /* Wait until every record queued since the previous dlq_wait is
  * acknowledged or failed (at most the timeout plus a margin).  ERR_OK when

@@ -27,15 +27,18 @@
  * Embed mode.  Texts of a page are embedded with embed_texts in one call.
  * A point without a string at "field", or whose text the model refuses
  * permanently (ERR_INVALID), is skipped and reported as an error of the
- * job (its id and the reason); a retriable embedder or store error (the
- * model server is down, the disk is full) is recorded and the same page
- * is retried with exponential backoff while the job stays running.  Any
+ * job (its id and the reason) and, with a dead-letter queue, sent to it
+ * before the page is written (backfill.h, backfill_page.c); a retriable
+ * embedder, dead-letter or store error (the model server is down, the
+ * dead-letter topic and local store refuse, the disk is full) is
+ * recorded and the same page is retried with exponential backoff while the job stays running.  Any
  * other error fails the job (resume retries it).
  *
  * Control.  pause / resume / cancel change the state under the job's
  * mutex and wake the worker, which checks it between pages (a page in
  * flight completes).  Control calls are serialized by the manager's ctl
- * mutex; the job list by its mu; a worker only takes its job's mutex.
+ * mutex; the job list by its mu; a worker takes its job's mutex, and the
+ * manager's dlq_mu (never while holding the job's) for its dead letters.
  *
  * JOBS FILE  <storage_path>/jobs/<id>.json, replaced atomically (temp
  * file, fsync, rename, fsync directory) on every state change:
@@ -275,12 +278,14 @@ out:
 /* ---- status ------------------------------------------------------------ */
 
 /* Record an error (job mutex held). */
-void backfill_job_error_add(bf_job_t *j, const char *id, const char *reason, bool retriable)
+void backfill_job_error_add(bf_job_t *j, const char *id, const char *reason, bool retriable,
+                            bool dead_lettered)
 {
     bf_error_t *e = &j->last[j->n_last % BACKFILL_ERRORS_KEPT];
     snprintf(e->id, sizeof(e->id), "%s", id ? id : "");
     snprintf(e->reason, sizeof(e->reason), "%.290s", reason);
     e->retriable = retriable;
+    e->dead_lettered = dead_lettered;
     e->time = wall_s();
     j->n_last++;
     j->errors++;
@@ -329,6 +334,7 @@ static cJSON *errors_json(const bf_job_t *j)
             cJSON_AddNullToObject(x, "id");
         cJSON_AddStringToObject(x, "reason", e->reason);
         cJSON_AddBoolToObject(x, "retriable", e->retriable);
+        cJSON_AddBoolToObject(x, "dead_lettered", e->dead_lettered);
         cJSON_AddNumberToObject(x, "time", e->time);
         cJSON_AddItemToArray(last, x);
     }
@@ -548,7 +554,7 @@ static bool job_after_page(bf_job_t *j, bool finished, double rl_t0, uint64_t rl
  * job (job mutex held).  Returns false when the worker must exit. */
 static bool job_page_failed(bf_job_t *j, const err_t *err, double *backoff_ms)
 {
-    backfill_job_error_add(j, NULL, err->msg, err->retriable);
+    backfill_job_error_add(j, NULL, err->msg, err->retriable, false);
     if (err->retriable) {
         log_warn("backfill", "job %s: %s (retrying in %.0f ms)", j->d.id, err->msg, *backoff_ms);
         job_sleep_locked(j, *backoff_ms);
@@ -764,10 +770,12 @@ int backfill_mgr_open(const backfill_opts_t *opts, backfill_mgr_t **out, err_t *
     }
     m->cat = opts->cat;
     m->reg = opts->reg;
+    m->dlq = opts->dlq;
     m->retry_min = opts->retry_min_ms ? opts->retry_min_ms : 200;
     m->retry_max = opts->retry_max_ms ? opts->retry_max_ms : 10000;
     pthread_mutex_init(&m->mu, NULL);
     pthread_mutex_init(&m->ctl, NULL);
+    pthread_mutex_init(&m->dlq_mu, NULL);
     if (mkdir(m->dir, 0755) != 0 && errno != EEXIST) {
         rc = err_errno(err, errno, "create %s", m->dir);
         backfill_mgr_close(m);
@@ -792,6 +800,7 @@ void backfill_mgr_close(backfill_mgr_t *m)
     pthread_mutex_unlock(&m->ctl);
     pthread_mutex_destroy(&m->mu);
     pthread_mutex_destroy(&m->ctl);
+    pthread_mutex_destroy(&m->dlq_mu);
     free(m->jobs);
     free(m->dir);
     free(m);

@@ -17,6 +17,26 @@
  * model; ERR_EXISTS (409) for a job id taken or an action the job's state
  * forbids; ERR_IO / ERR_NOMEM.
  *
+ * Dead letters.  With backfill_opts_t.dlq, every point a job skips for a
+ * permanent reason (no text at the field, the model refuses the text) is
+ * also sent to the dead-letter queue (dlq.h) before the job's cursor
+ * moves past it: topic "backfill/<job id>" (it never was a Kafka
+ * message), partition -1, offset the point's ordinal in the job (points
+ * read before it: done + skipped), key the point id as JSON text, value
+ * {"collection_name": <source>, "id": <id>, "payload": <payload>}, stage
+ * TASK_PUT, class veclog.error.invalid, message the reason.  A page whose
+ * dead letters are neither acknowledged nor stored locally is retried
+ * (retriable error), so no point is passed that is neither copied nor
+ * dead-lettered; a retried page may dead-letter a point twice
+ * (at-least-once, like the DLQ itself).  The dlq_t is single-threaded and
+ * jobs run one thread each: the manager serializes every use of it (one
+ * page's send-and-wait round, forwarding its local store) with a mutex
+ * of its own rather than opening one producer per job, so a node with
+ * many jobs keeps one dead-letter connection and one local store.  The
+ * workers also drive the forwarding of that local store (after each
+ * page, when due): records of an earlier run wait for the next running
+ * job.
+ *
  * Threads: every backfill_mgr_* and backfill_job_* function is
  * thread-safe, except backfill_mgr_open and backfill_mgr_close (one
  * thread, no concurrent call).  Results are new JSON documents owned by
@@ -31,6 +51,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "dlq/dlq.h"
 #include "embed/embed.h"
 #include "store/catalog.h"
 #include "store/err.h"
@@ -48,6 +69,10 @@ typedef struct backfill_opts {
     const embed_reg_t *reg;     /* borrowed, may be NULL (then embed jobs: 404 model) */
     uint32_t retry_min_ms;      /* backoff after a retriable error: 0 = 200 */
     uint32_t retry_max_ms;      /* its cap: 0 = 10000 */
+    dlq_t *dlq;                 /* borrowed, may be NULL (no dead letters: skips are only
+                                 * counted and listed); must outlive the manager, used by
+                                 * no one else (its local_dir apart from ingest's, e.g.
+                                 * <storage_path>/dlq-backfill) */
 } backfill_opts_t;
 
 /* Load every job of <storage_path>/jobs (created if missing) and resume
@@ -73,7 +98,8 @@ int backfill_job_create(backfill_mgr_t *m, const cJSON *def, cJSON **out, err_t 
 
 /* Status of one job: the definition plus state, done, skipped, inserted
  * (by this process since the job started or resumed: not durable), total, percent, rate (points/s over the last ~10 s), eta_seconds, the
- * cursor ("next"), errors {count, last: [{id, reason, retriable, time}]},
+ * cursor ("next"), errors {count, last: [{id, reason, retriable,
+ * dead_lettered (the skipped point's dead letter is written), time}]},
  * started, updated (Unix seconds). */
 int backfill_job_status(backfill_mgr_t *m, const char *id, cJSON **out, err_t *err);
 

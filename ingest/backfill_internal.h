@@ -31,6 +31,7 @@ typedef struct bf_error {
     char id[PTID_STR_MAX];
     char reason[REASON_MAX];
     bool retriable;
+    bool dead_lettered;         /* a skipped point whose dead letter is written */
     double time;
 } bf_error_t;
 
@@ -64,17 +65,24 @@ struct backfill_mgr {
     pthread_mutex_t ctl;        /* serializes create / control / close */
     bf_job_t **jobs;
     size_t n_jobs;
+    dlq_t *dlq;                 /* borrowed, NULL = no dead letters */
+    pthread_mutex_t dlq_mu;     /* dlq_t is single-threaded: one job's round at a time */
 };
 
-/* A point skipped in a page, reported once the page is durable. */
+/* A point skipped in a page, dead-lettered before the page is written and
+ * reported once it is durable. */
 typedef struct bf_skip {
     char id[PTID_STR_MAX];
     char reason[REASON_MAX];
+    const cJSON *rec;           /* the source record (borrowed from the page) */
+    size_t ord;                 /* its index in the page */
+    bool dead_lettered;
 } bf_skip_t;
 
 /* Record an error of the job (its mutex held): id NULL for a page-level
- * error. */
-void backfill_job_error_add(bf_job_t *j, const char *id, const char *reason, bool retriable);
+ * error; dead_lettered for a skipped point whose dead letter is written. */
+void backfill_job_error_add(bf_job_t *j, const char *id, const char *reason, bool retriable,
+                            bool dead_lettered);
 
 /* Add a progress sample for the rate (job mutex held). */
 void backfill_job_sample(bf_job_t *j);

@@ -3,7 +3,9 @@
  * design): scroll the source at the cursor, build one insert-only upsert
  * (vectors copied, or embedded from the payload text), attach the new
  * cursor as the op's META so both are durable together, write it to the
- * target, and commit the job's counters.
+ * target, and commit the job's counters.  Points skipped for a permanent
+ * reason are dead-lettered (backfill.h) before the write: the cursor in
+ * the op moves past them, so their dead letters must be in first.
  */
 #include "backfill_internal.h"
 
@@ -55,10 +57,15 @@ static void page_clear(bf_page_t *p)
     memset(p, 0, sizeof(*p));
 }
 
-static void page_skip(bf_page_t *p, const cJSON *id, const char *fmt, const char *arg)
+/* Skip record rec, the ord-th of the page, for the reason fmt(arg). */
+static void page_skip(bf_page_t *p, const cJSON *rec, size_t ord, const char *fmt,
+                      const char *arg)
 {
+    const cJSON *id = cJSON_GetObjectItem(rec, "id");
     ptid_t pid;
     bf_skip_t *s = &p->skips[p->n_skips++];
+    s->rec = rec;
+    s->ord = ord;
     if (ptid_from_json(id, &pid, NULL) == ERR_OK)
         ptid_format(&pid, s->id, sizeof(s->id));
     else
@@ -172,6 +179,7 @@ static int embed_each(embed_model_t *model, const char **texts, size_t n, float 
 typedef struct bf_embed_tmp {
     const char **texts;
     const cJSON **recs;
+    size_t *pos;                /* recs[i] is the pos[i]-th point of the page */
     float *vecs;
     bool *ok;
     const char **why;
@@ -182,6 +190,7 @@ static void embed_tmp_free(bf_embed_tmp_t *t)
 {
     free(t->texts);
     free(t->recs);
+    free(t->pos);
     free(t->vecs);
     free(t->ok);
     free(t->why);
@@ -191,27 +200,29 @@ static void embed_tmp_free(bf_embed_tmp_t *t)
 /* Embed mode: payload[field] through the model into the target vector. */
 static int page_embed(bf_page_t *p, const bf_def_t *d, embed_model_t *model, err_t *err)
 {
-    size_t n = (size_t)cJSON_GetArraySize(p->points), k = 0;
+    size_t n = (size_t)cJSON_GetArraySize(p->points), k = 0, ord = 0;
     uint32_t dim = embed_model_dim(model);
     bf_embed_tmp_t t = { calloc(n + 1, sizeof(char *)), calloc(n + 1, sizeof(cJSON *)),
-                         calloc(n * dim + 1, sizeof(float)), calloc(n + 1, sizeof(bool)),
-                         calloc(n + 1, sizeof(char *)), calloc(n + 1, REASON_MAX) };
+                         calloc(n + 1, sizeof(size_t)), calloc(n * dim + 1, sizeof(float)),
+                         calloc(n + 1, sizeof(bool)), calloc(n + 1, sizeof(char *)),
+                         calloc(n + 1, REASON_MAX) };
     const cJSON *rec;
     int rc = ERR_OK;
 
-    if (!t.texts || !t.recs || !t.vecs || !t.ok || !t.why || !t.reasons) {
+    if (!t.texts || !t.recs || !t.pos || !t.vecs || !t.ok || !t.why || !t.reasons) {
         rc = err_set(err, ERR_NOMEM, "no memory");
         goto out;
     }
     cJSON_ArrayForEach(rec, p->points) {
         const char *s = payload_text(cJSON_GetObjectItem(rec, "payload"), d->field);
         if (s == NULL)
-            page_skip(p, cJSON_GetObjectItem(rec, "id"), "no text at payload field \"%s\"",
-                      d->field);
+            page_skip(p, rec, ord, "no text at payload field \"%s\"", d->field);
         else {
             t.recs[k] = rec;
+            t.pos[k] = ord;
             t.texts[k++] = s;
         }
+        ord++;
     }
     if (embed_texts(model, t.texts, k, t.vecs, err) == ERR_OK) {
         for (size_t i = 0; i < k; i++)
@@ -224,7 +235,7 @@ static int page_embed(bf_page_t *p, const bf_def_t *d, embed_model_t *model, err
     for (size_t i = 0; i < k; i++) {
         op_point_t *pt;
         if (!t.ok[i]) {
-            page_skip(p, cJSON_GetObjectItem(t.recs[i], "id"), "%s", t.why[i]);
+            page_skip(p, t.recs[i], t.pos[i], "%s", t.why[i]);
             continue;
         }
         if ((pt = page_point(p, t.recs[i], err)) == NULL) {
@@ -271,6 +282,110 @@ static int page_build(bf_job_t *j, coll_t *src, coll_t *tgt, bf_page_t *p, err_t
     return page_embed(p, &j->d, model, err);
 }
 
+/* ---- dead letters of skipped points (backfill.h) ------------------------ */
+
+static int skip_cmp(const void *a, const void *b)
+{
+    const bf_skip_t *x = a, *y = b;
+    return (x->ord > y->ord) - (x->ord < y->ord);
+}
+
+/* The key (the id as JSON text) and value of skipped point s's dead letter:
+ * a point message for the source collection, so an operator can fix the
+ * text and produce it again to the topic the target consumes.  New
+ * strings, NULL on ERR_NOMEM. */
+static int letter_text(const bf_job_t *j, const bf_skip_t *s, char **key, char **val,
+                       err_t *err)
+{
+    const cJSON *id = cJSON_GetObjectItem(s->rec, "id");
+    const cJSON *pl = cJSON_GetObjectItem(s->rec, "payload");
+    cJSON *o = cJSON_CreateObject();
+    bool ok = o != NULL && cJSON_AddStringToObject(o, "collection_name", j->d.source) &&
+              cJSON_AddItemToObject(o, "id", id ? cJSON_Duplicate(id, true) : cJSON_CreateNull()) &&
+              cJSON_AddItemToObject(o, "payload", pl ? cJSON_Duplicate(pl, true)
+                                                     : cJSON_CreateNull());
+
+    *key = ok && id != NULL ? cJSON_PrintUnformatted(id) : NULL;
+    *val = ok ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    if (*key != NULL && *val != NULL)
+        return ERR_OK;
+    free(*key);
+    free(*val);
+    *key = *val = NULL;
+    return err_set(err, ERR_NOMEM, "no memory for a dead letter");
+}
+
+/* One round of the page's dead letters (manager's dlq_mu held): send one
+ * per skip (texts[2i], texts[2i+1]: its key and value, borrowed by the
+ * DLQ until dlq_wait returns), wait, and mark the delivered ones.  base:
+ * points the job read before this page. */
+static int letters_round(bf_job_t *j, bf_page_t *p, uint64_t base, char **texts, err_t *err)
+{
+    dlq_t *d = j->m->dlq;
+    char topic[BACKFILL_ID_MAX + 16];
+    size_t *tickets = calloc(p->n_skips, sizeof(*tickets)), sent = 0;
+    err_t why, we;
+    int rc = ERR_OK, wrc;
+
+    if (tickets == NULL)
+        return err_set(err, ERR_NOMEM, "no memory");
+    snprintf(topic, sizeof(topic), "backfill/%s", j->d.id);
+    while (sent < p->n_skips && rc == ERR_OK) {
+        const bf_skip_t *s = &p->skips[sent];
+        dlq_parts_t parts = { .topic = topic, .partition = -1, .offset = (int64_t)(base + s->ord),
+                              .key = texts[2 * sent], .key_len = strlen(texts[2 * sent]),
+                              .value = texts[2 * sent + 1],
+                              .value_len = strlen(texts[2 * sent + 1]), .timestamp = -1 };
+        err_setr(&why, ERR_INVALID, false, "%s", s->reason);
+        if ((rc = dlq_send_parts(d, &parts, "TASK_PUT", &why, &tickets[sent], err)) == ERR_OK)
+            sent++;
+    }
+    /* end the round even after a failed send: the queued records borrow texts */
+    if ((wrc = dlq_wait(d, &we)) != ERR_OK && rc == ERR_OK) {
+        *err = we;
+        rc = wrc;
+    }
+    for (size_t i = 0; i < sent; i++)
+        p->skips[i].dead_lettered = dlq_delivered(d, tickets[i]);
+    free(tickets);
+    return rc;
+}
+
+/* Dead-letter the page's skipped points before the page (and the cursor
+ * past them) is written; a retriable error when any is neither on the
+ * topic nor in the local store, so the page is tried again.  Also gives
+ * the DLQ's local store its chance to be forwarded (dlq_forward_local
+ * acts only when due): no other thread drives this dlq_t. */
+static int page_dead_letter(bf_job_t *j, bf_page_t *p, err_t *err)
+{
+    backfill_mgr_t *m = j->m;
+    char **texts = NULL;
+    size_t forwarded;
+    uint64_t base;
+    int rc = ERR_OK;
+
+    if (m->dlq == NULL)
+        return ERR_OK;
+    qsort(p->skips, p->n_skips, sizeof(*p->skips), skip_cmp); /* dead letters in page order */
+    if (p->n_skips > 0 && (texts = calloc(2 * p->n_skips, sizeof(*texts))) == NULL)
+        return err_set(err, ERR_NOMEM, "no memory");
+    for (size_t i = 0; i < p->n_skips && rc == ERR_OK; i++)
+        rc = letter_text(j, &p->skips[i], &texts[2 * i], &texts[2 * i + 1], err);
+    pthread_mutex_lock(&j->mu);
+    base = j->done + j->skipped; /* only this worker changes them */
+    pthread_mutex_unlock(&j->mu);
+    pthread_mutex_lock(&m->dlq_mu);
+    if (rc == ERR_OK && p->n_skips > 0 && (rc = letters_round(j, p, base, texts, err)) != ERR_OK)
+        err_wrap(err, "dead letters of job %s", j->d.id);
+    (void)dlq_forward_local(m->dlq, false, &forwarded, NULL); /* logs its own failure */
+    pthread_mutex_unlock(&m->dlq_mu);
+    for (size_t i = 0; texts != NULL && i < 2 * p->n_skips; i++)
+        free(texts[i]);
+    free(texts);
+    return rc;
+}
+
 /* Commit a written page to the job's counters and cursor. */
 static void page_commit(bf_job_t *j, const bf_page_t *p, bool at_end, const ptid_t *next,
                         size_t inserted, uint64_t total)
@@ -285,7 +400,8 @@ static void page_commit(bf_job_t *j, const bf_page_t *p, bool at_end, const ptid
     if (!at_end)
         j->next = *next;
     for (size_t i = 0; i < p->n_skips; i++)
-        backfill_job_error_add(j, p->skips[i].id, p->skips[i].reason, false);
+        backfill_job_error_add(j, p->skips[i].id, p->skips[i].reason, false,
+                               p->skips[i].dead_lettered);
     backfill_job_sample(j);
     j->updated = wall_s();
     pthread_mutex_unlock(&j->mu);
@@ -306,7 +422,8 @@ int backfill_page_run(bf_job_t *j, bool *finished, size_t *n_read, err_t *err)
     if ((rc = catalog_acquire(j->m->cat, j->d.source, &hs, err)) != ERR_OK ||
         (rc = catalog_acquire(j->m->cat, j->d.target, &ht, err)) != ERR_OK)
         goto out;
-    if ((rc = page_build(j, catalog_handle_coll(hs), catalog_handle_coll(ht), &p, err)) != ERR_OK)
+    if ((rc = page_build(j, catalog_handle_coll(hs), catalog_handle_coll(ht), &p, err)) != ERR_OK ||
+        (rc = page_dead_letter(j, &p, err)) != ERR_OK)
         goto out;
     at_end = p.next == NULL || cJSON_IsNull(p.next);
     if (!at_end && (rc = ptid_from_json(p.next, &next, err)) != ERR_OK)

@@ -3,7 +3,11 @@
  * a temporary directory: copy and embed modes point by point, resume from
  * the target's cursor after a restart, re-runs and deletes that change
  * nothing, pause / resume / cancel, points without text, an unreachable
- * model server, and the /backfill HTTP routes through api_handle.
+ * model server, and the /backfill HTTP routes through api_handle.  With
+ * an embedded broker: points without text are dead-lettered (read back
+ * from the dead-letter topic with their key, value and Connect headers),
+ * or stored in <dir>/dlq-backfill when the topic refuses writes and
+ * forwarded once it takes them again.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,14 +15,21 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <librdkafka/rdkafka.h>
+
+#include "dlq/dlq.h"
+#include "dlq/dlqlocal.h"
 #include "embed/embed.h"
 #include "ingest/backfill.h"
+#include "ingest/broker.h"
 #include "query/api.h"
 #include "store/catalog.h"
 #include "store/log.h"
@@ -29,12 +40,14 @@ typedef struct fx {
     catalog_t *cat;
     embed_reg_t *reg;
     backfill_mgr_t *m;
+    broker_t *b;                /* dead-letter tests only */
+    dlq_t *dlq;
 } fx_t;
 
 static void mgr_open(fx_t *f)
 {
     backfill_opts_t o = { .cat = f->cat, .storage_path = f->dir, .reg = f->reg,
-                          .retry_min_ms = 20, .retry_max_ms = 100 };
+                          .retry_min_ms = 20, .retry_max_ms = 100, .dlq = f->dlq };
     err_t err;
     if (backfill_mgr_open(&o, &f->m, &err) != ERR_OK)
         fail_msg("backfill_mgr_open: %s", err.msg);
@@ -78,6 +91,8 @@ static int teardown(void **state)
 {
     fx_t *f = *state;
     backfill_mgr_close(f->m);
+    dlq_close(f->dlq);
+    broker_stop(f->b);
     catalog_close(f->cat);
     embed_reg_free(f->reg);
     tu_rmrf(f->dir);
@@ -462,6 +477,7 @@ static void test_missing_text(void **state)
         assert_int_equal(atoi(id) % 20, 0);
         assert_non_null(strstr(cJSON_GetStringValue(cJSON_GetObjectItem(e, "reason")), "text"));
         assert_true(cJSON_IsFalse(cJSON_GetObjectItem(e, "retriable")));
+        assert_true(cJSON_IsFalse(cJSON_GetObjectItem(e, "dead_lettered"))); /* no DLQ */
         seen++;
     }
     assert_int_equal(seen, 5);
@@ -488,6 +504,232 @@ static void test_model_down_retries(void **state)
     cJSON_Delete(s);
     assert_int_equal(count(f, "dst"), 0);
     assert_int_equal(control(f, "h", "cancel"), ERR_OK);
+}
+
+/* ---- dead letters (embedded broker) -------------------------------------- */
+
+#define DLQ_WAIT_MS 30000
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* setup, plus an embedded broker with the topic "dlq" and a manager whose
+ * dead letters go there (local store <dir>/dlq-backfill). */
+static int setup_dlq(void **state)
+{
+    fx_t *f;
+    char local[512];
+    err_t err;
+
+    setup(state);
+    f = *state;
+    backfill_mgr_close(f->m);
+    if (broker_start(1, &f->b, &err) != ERR_OK ||
+        broker_topic_create(f->b, "dlq", 1, &err) != ERR_OK)
+        fail_msg("broker: %s", err.msg);
+    snprintf(local, sizeof(local), "%s/dlq-backfill", f->dir);
+    dlq_opts_t o = { .brokers = broker_bootstraps(f->b), .topic = "dlq", .timeout_ms = 2000,
+                     .local_dir = local };
+    if (dlq_open(&o, &f->dlq, &err) != ERR_OK)
+        fail_msg("dlq_open: %s", err.msg);
+    mgr_open(f);
+    return 0;
+}
+
+/* Read n records of topic "dlq" from the beginning, and check that the
+ * topic holds no more.  Destroy them, then read_done(*rk). */
+static void read_dlq(fx_t *f, rd_kafka_message_t **out, size_t n, rd_kafka_t **rk)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char errstr[256];
+    size_t got = 0;
+    int64_t lo, hi;
+
+    rd_kafka_conf_set(conf, "bootstrap.servers", broker_bootstraps(f->b), NULL, 0);
+    rd_kafka_conf_set(conf, "group.id", "test-reader", NULL, 0);
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
+    rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    assert_non_null(c);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, "dlq", 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    assert_int_equal(rd_kafka_assign(c, l), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_topic_partition_list_destroy(l);
+    for (int64_t end = mono_ms() + DLQ_WAIT_MS; got < n && mono_ms() < end;) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
+        if (m == NULL)
+            continue;
+        if (m->err)
+            rd_kafka_message_destroy(m);
+        else
+            out[got++] = m;
+    }
+    assert_int_equal(got, n);
+    assert_int_equal(rd_kafka_query_watermark_offsets(c, "dlq", 0, &lo, &hi, 5000),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(hi - lo, (int64_t)n); /* one dead letter per point, no more */
+    *rk = c;
+}
+
+static void read_done(rd_kafka_t *c, rd_kafka_message_t **msgs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_message_destroy(msgs[i]);
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+}
+
+static const char *header(const rd_kafka_message_t *m, const char *name, char *buf, size_t cap)
+{
+    rd_kafka_headers_t *h;
+    const void *v;
+    size_t len;
+
+    if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        rd_kafka_header_get_last(h, name, &v, &len) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return NULL;
+    snprintf(buf, cap, "%.*s", (int)len, (const char *)v);
+    return buf;
+}
+
+/* m is the dead letter of point id (no text) of job; its ordinal in the
+ * job is id - 1 (points 1..n in order). */
+static void expect_letter(const rd_kafka_message_t *m, int id, const char *job)
+{
+    char buf[512], want[64];
+
+    assert_non_null(m->key);
+    snprintf(want, sizeof(want), "%d", id);
+    assert_int_equal(m->key_len, strlen(want));
+    assert_memory_equal(m->key, want, m->key_len);
+    cJSON *v = cJSON_ParseWithLength(m->payload, m->len);
+    assert_non_null(v);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(v, "collection_name")), "src");
+    assert_int_equal((int)num(v, "id"), id);
+    assert_int_equal((int)num(cJSON_GetObjectItem(v, "payload"), "n"), id);
+    cJSON_Delete(v);
+    snprintf(want, sizeof(want), "backfill/%s", job);
+    assert_string_equal(header(m, "__connect.errors.topic", buf, sizeof(buf)), want);
+    assert_string_equal(header(m, "__connect.errors.partition", buf, sizeof(buf)), "-1");
+    snprintf(want, sizeof(want), "%d", id - 1);
+    assert_string_equal(header(m, "__connect.errors.offset", buf, sizeof(buf)), want);
+    assert_string_equal(header(m, "__connect.errors.stage", buf, sizeof(buf)), "TASK_PUT");
+    assert_string_equal(header(m, "__connect.errors.exception.class.name", buf, sizeof(buf)),
+                        "veclog.error.invalid");
+    assert_non_null(strstr(header(m, "__connect.errors.exception.message", buf, sizeof(buf)),
+                           "no text at payload field \"text\""));
+    assert_string_equal(header(m, "__veclog.redrive.count", buf, sizeof(buf)), "0");
+}
+
+/* Job id over src (100 points, 20, 40, ..., 100 without text) into
+ * target: completed, 95 copied, 5 skipped, each error dead-lettered. */
+static void run_missing_text_job(fx_t *f, const char *id, const char *target)
+{
+    char def[256];
+    cJSON *e;
+
+    snprintf(def, sizeof(def), "{\"id\": \"%s\", \"source\": \"src\", \"target\": \"%s\", "
+             "\"field\": \"text\", \"model\": \"veclog/hash-128\", \"batch_size\": 30}", id,
+             target);
+    job_start(f, def);
+    wait_done(f, id);
+    assert_int_equal(count(f, target), 95);
+    cJSON *s = status(f, id);
+    assert_int_equal((int)num(s, "skipped"), 5);
+    assert_int_equal((int)num(s, "done"), 95);
+    cJSON *errs = cJSON_GetObjectItem(s, "errors");
+    assert_int_equal((int)num(errs, "count"), 5);
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(errs, "last"))
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItem(e, "dead_lettered")));
+    cJSON_Delete(s);
+}
+
+static void test_missing_text_dead_letters(void **state)
+{
+    fx_t *f = *state;
+    rd_kafka_message_t *got[5];
+    rd_kafka_t *rk;
+
+    coll_create(f, "src", 4);
+    coll_create(f, "dst", 128);
+    fill(f, "src", 100, 4, 20);
+    run_missing_text_job(f, "t", "dst");
+    read_dlq(f, got, 5, &rk);
+    for (int i = 0; i < 5; i++)
+        expect_letter(got[i], 20 * (i + 1), "t");
+    read_done(rk, got, 5);
+}
+
+typedef struct local_recs {
+    size_t n;
+    int ids[8];
+    bool ok;                    /* every record has the expected fields */
+} local_recs_t;
+
+static int local_cb(const dlqlocal_rec_t *r, void *arg)
+{
+    local_recs_t *g = arg;
+    char key[32];
+    snprintf(key, sizeof(key), "%.*s", (int)r->key_len, (const char *)r->key);
+    if (g->n < 8)
+        g->ids[g->n] = atoi(key);
+    g->n++;
+    g->ok = (g->n == 1 || g->ok) && strcmp(r->topic, "backfill/t2") == 0 &&
+            r->partition == -1 && r->offset == atoi(key) - 1 && r->value != NULL &&
+            strstr(r->value, "\"payload\"") != NULL && strcmp(r->stage, "TASK_PUT") == 0 &&
+            strcmp(r->class_name, "veclog.error.invalid") == 0 &&
+            strstr(r->message, "no text at payload field") != NULL;
+    return 0;
+}
+
+static void test_dead_letters_stored_locally(void **state)
+{
+    fx_t *f = *state;
+    char path[600];
+    local_recs_t g = { 0 };
+    rd_kafka_message_t *got[10];
+    rd_kafka_t *rk;
+    size_t n;
+    bool torn;
+    err_t e;
+
+    coll_create(f, "src", 4);
+    coll_create(f, "dst", 128);
+    coll_create(f, "dst2", 128);
+    fill(f, "src", 100, 4, 20);
+    /* the dead-letter topic refuses every produce request of the job */
+    assert_int_equal(broker_push_errors(f->b, 0, 1000,
+                                        RD_KAFKA_RESP_ERR_INVALID_RECORD, &e), ERR_OK);
+    run_missing_text_job(f, "t2", "dst");
+    snprintf(path, sizeof(path), "%s/dlq-backfill/local-0.log", f->dir);
+    assert_int_equal(dlqlocal_read(path, local_cb, &g, &n, &torn, &e), ERR_OK);
+    assert_int_equal(n, 5);
+    assert_false(torn);
+    assert_true(g.ok);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(g.ids[i], 20 * (i + 1));
+    /* the topic takes writes again: the next job's dead letters reach it,
+     * and the worker forwards the local ones, deleting their file */
+    broker_clear_errors(f->b, 0);
+    run_missing_text_job(f, "t3", "dst2");
+    read_dlq(f, got, 10, &rk);
+    int direct = 0, forwarded = 0;
+    char buf[64];
+    for (int i = 0; i < 10; i++) {
+        const char *t = header(got[i], "__connect.errors.topic", buf, sizeof(buf));
+        assert_non_null(t);
+        if (strcmp(t, "backfill/t3") == 0)
+            expect_letter(got[i], 20 * (++direct), "t3");
+        else
+            expect_letter(got[i], 20 * (++forwarded), "t2");
+    }
+    assert_int_equal(direct, 5);
+    assert_int_equal(forwarded, 5);
+    read_done(rk, got, 10);
+    assert_int_not_equal(access(path, F_OK), 0);
 }
 
 /* ---- HTTP ---------------------------------------------------------------- */
@@ -637,6 +879,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_paused_survives_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_model_down_retries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_text_dead_letters, setup_dlq, teardown),
+        cmocka_unit_test_setup_teardown(test_dead_letters_stored_locally, setup_dlq, teardown),
         cmocka_unit_test_setup_teardown(test_http, setup, teardown),
         cmocka_unit_test(test_progress_line),
     };
