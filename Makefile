@@ -74,14 +74,16 @@ ubsan:
 # Query-node load benchmark (about 2 minutes, docs/bench-http.md), the
 # Kafka ingest benchmark (about 1 minute, docs/bench-ingest.md) and the
 # HNSW index against hnswlib and faiss (about 4 minutes,
-# docs/bench-hnsw.md) and the exact-scan rate beside the memory-read
-# bandwidth (30 s, docs/bench-scan.md); each script lists its BENCH_*
-# settings.
+# docs/bench-hnsw.md), the exact-scan rate beside the memory-read
+# bandwidth (30 s, docs/bench-scan.md) and the whole collection path
+# against hnswlib (1 minute; BENCH_N=1000000 for the 1M figures, about 10
+# minutes; docs/bench-coll.md); each script lists its BENCH_* settings.
 bench: $(BIN)/veclog $(LIB)
 	@BENCH_VIA_MAKE=1 BUILD=$(BUILD) BIN=$(BIN) bench/http_bench.sh
 	@BENCH_VIA_MAKE=1 BUILD=$(BUILD) BIN=$(BIN) bench/ingest_bench.sh
 	@BENCH_SKIP_BUILD=1 BUILD=$(BUILD) bench/hnsw_bench.sh
 	@BENCH_SKIP_BUILD=1 BUILD=$(BUILD) bench/scan_bench.sh
+	@BENCH_SKIP_BUILD=1 BUILD=$(BUILD) bench/coll_bench.sh
 
 clean:
 	rm -rf build bin

@@ -498,6 +498,8 @@ static void index_opts(const catalog_opts_t *o, const cJSON *config, coll_opts_t
     co->deleted_threshold = cJSON_IsNumber(v) ? v->valuedouble : o->opt_deleted_threshold;
     co->vacuum_min_vector_number = json_u64(op, "vacuum_min_vector_number",
                                             o->opt_vacuum_min_vector_number);
+    co->default_segment_number = (uint32_t)json_u64(op, "default_segment_number",
+                                                    o->opt_default_segment_number);
 }
 
 /* Open the collection described by h->config. */

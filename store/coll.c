@@ -1012,6 +1012,7 @@ static int apply_swap_one(coll_t *c, change_t *ch)
         c->vectors += *pr;
         if (v != NULL)
             memcpy(c->vs[k].data + (size_t)s * c->defs[k].dim, v, c->defs[k].dim * sizeof(float));
+        coll_vindex_track(c, k, (uint32_t)s);
     }
     return ERR_OK;
 }

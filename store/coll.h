@@ -64,6 +64,9 @@ typedef struct coll_opts {
     bool hnsw_on_disk;                    /* map every segment (also per vector: on_disk) */
     double deleted_threshold;             /* <= 0: 0.2 */
     uint64_t vacuum_min_vector_number;    /* 0: 1000 */
+    /* Segments per vector name the optimizer merges down to (every search
+     * visits each one); 0: the number of CPUs, at least 2, as Qdrant. */
+    uint32_t default_segment_number;
 } coll_opts_t;
 
 /* Parse Qdrant's VectorsConfig (`{"size", "distance", "on_disk"}` for one

@@ -1171,6 +1171,19 @@ static void plan_choose(const coll_t *c, const filter_t *f, conds_t *k, plan_t *
     plan_geos(c, k->gs, MIN_CAP(n), best);
 }
 
+bool coll_index_estimate(coll_t *c, const filter_t *f, size_t *n)
+{
+    plan_t best = { .src = 0 };
+    conds_t k;
+
+    *n = 0;
+    if (c->n_idx == 0 || f == NULL)
+        return false;
+    plan_choose(c, f, &k, &best);
+    *n = best.n;
+    return best.src != 0;
+}
+
 bool coll_index_plan(coll_t *c, const filter_t *f, uint32_t **slots, size_t *n)
 {
     plan_t best = { .src = 0 };

@@ -51,6 +51,9 @@ typedef struct coll_vidx {
     uint32_t *seg_of_slot;    /* cap_slots entries; 0: not indexed */
     uint32_t *node_of_slot;   /* cap_slots entries */
     uint64_t indexed;         /* slots with seg_of_slot != 0 */
+    struct coll_sset *tail;   /* the appendable part: live slots with this vector that no
+                               * segment serves, so a graph search scans only them;
+                               * NULL when it could not be kept (then every slot is looked at) */
 } coll_vidx_t;
 
 /* Effective index settings (coll_opts_t with defaults filled in). */
@@ -60,6 +63,7 @@ typedef struct coll_vopts {
     uint32_t payload_m;       /* 0: no group links; with m == 0: groups only */
     bool on_disk;
     double deleted_threshold;
+    uint32_t max_segments;    /* merge down to this many segments per name */
 } coll_vopts_t;
 
 typedef struct coll_src {
@@ -149,6 +153,11 @@ void coll_index_free_all(coll_t *c);
  * live slots) and true is returned; false: scan every slot.  Caller holds
  * lock (either mode) or is the applier. */
 bool coll_index_plan(coll_t *c, const filter_t *f, uint32_t **slots, size_t *n);
+
+/* The candidate count coll_index_plan would give (an upper bound of the
+ * matches: duplicates not removed), without collecting them; false when
+ * no index applies.  Same locking as coll_index_plan. */
+bool coll_index_estimate(coll_t *c, const filter_t *f, size_t *n);
 
 struct coll_sset;
 
@@ -268,6 +277,15 @@ static inline bool coll_vindex_indexed(const coll_t *c, uint32_t k, uint32_t s)
 {
     return c->vx[k].seg_of_slot[s] != 0;
 }
+
+/* Keep slot s in or out of vector k's appendable part (coll_vidx_t.tail)
+ * after its vector or liveness changed.  Caller holds lock exclusively. */
+void coll_vindex_track(coll_t *c, uint32_t k, uint32_t s);
+
+/* The appendable part of vector k as an open-addressing table of slot + 1
+ * (0 = empty) of *cap entries, or NULL when not kept (look at every
+ * slot).  Borrowed while the caller holds the lock (either mode). */
+const uint32_t *coll_vindex_tail(const coll_t *c, uint32_t k, uint32_t *cap);
 
 /* Number of segments of vector k.  Caller holds lock. */
 static inline size_t coll_vindex_segments(const coll_t *c, uint32_t k)

@@ -625,15 +625,20 @@ static uint64_t filter_estimate(const coll_t *c, const filter_t *f)
 }
 
 /* Qdrant's planner: a filter that leaves few points (at most
- * full_scan_threshold, by the payload index's candidates or by sampling)
- * is answered exactly; so is an exact request or a name with no segments. */
-static bool use_graph(coll_t *c, const coll_search_req_t *req, int k, const scan_t *sc)
+ * full_scan_threshold, by the payload index's count or by sampling) is
+ * answered exactly; so is an exact request or a name with no segments.
+ * Decided before any candidate is collected: a broad filter goes to the
+ * graph without materialising (and sorting) hundreds of thousands of
+ * index candidates it would not use. */
+static bool use_graph(coll_t *c, const coll_search_req_t *req, int k)
 {
+    size_t n;
+
     if (req->exact || coll_vindex_segments(c, (uint32_t)k) == 0)
         return false;
     if (req->filter == NULL)
         return true;
-    uint64_t est = sc->cand ? sc->n : filter_estimate(c, req->filter);
+    uint64_t est = coll_index_estimate(c, req->filter, &n) ? n : filter_estimate(c, req->filter);
     return est > coll_vindex_full_scan_vectors(c, (uint32_t)k);
 }
 
@@ -646,8 +651,14 @@ static int search_graph(coll_t *c, const coll_search_req_t *req, int k, const fl
 
     __atomic_add_fetch(&c->st_graph_searches, 1, __ATOMIC_RELAXED);
 
-    /* the appendable part: every slot no segment serves */
-    for (uint32_t s = 0; rc == ERR_OK && s < c->n_slots; s++)
+    /* the appendable part: every slot no segment serves (kept as a set, so
+     * a search of a fully indexed collection does not walk every slot) */
+    uint32_t cap;
+    const uint32_t *tail = coll_vindex_tail(c, (uint32_t)k, &cap);
+    for (uint32_t i = 0; rc == ERR_OK && tail != NULL && i < cap; i++)
+        if (tail[i] != 0 && !coll_vindex_indexed(c, (uint32_t)k, tail[i] - 1))
+            search_one(c, req, k, q, t, tail[i] - 1);
+    for (uint32_t s = 0; rc == ERR_OK && tail == NULL && s < c->n_slots; s++)
         if (!coll_vindex_indexed(c, (uint32_t)k, s))
             search_one(c, req, k, q, t, s);
     return rc;
@@ -657,17 +668,14 @@ static int search_scan(coll_t *c, const coll_search_req_t *req, int k, const flo
                        err_t *err)
 {
     if (req->only_ids == NULL) {
+        if (use_graph(c, req, k))
+            return search_graph(c, req, k, q, t, err);
         scan_t sc;
-        int rc = ERR_OK;
         scan_begin(c, req->filter, &sc);
-        if (use_graph(c, req, k, &sc)) {
-            rc = search_graph(c, req, k, q, t, err);
-        } else {
-            for (size_t i = 0; i < sc.n; i++)
-                search_one(c, req, k, q, t, scan_slot(&sc, i));
-        }
+        for (size_t i = 0; i < sc.n; i++)
+            search_one(c, req, k, q, t, scan_slot(&sc, i));
         scan_end(&sc);
-        return rc;
+        return ERR_OK;
     }
     /* candidates may repeat (several prefetches): score each slot once */
     uint8_t *seen = calloc(c->n_slots ? c->n_slots : 1, 1);

@@ -28,7 +28,8 @@
  *   vacuum : a segment of >= vacuum_min nodes has more than
  *            deleted_threshold of them deleted, or none valid: rebuild it
  *            from its valid nodes (or drop it);
- *   merge  : a name has more than MAX_SEGMENTS segments: rebuild the two
+ *   merge  : a name has more than max_segments segments (optimizers_config.
+ *            default_segment_number; 0: the CPU count, at least 2): rebuild the two
  *            smallest into one.
  * A job copies ids and vectors under the shared lock, builds the graph
  * with no lock held, saves it, then takes the exclusive lock to publish:
@@ -103,7 +104,6 @@
 #define IDS_MAGIC 0x53444956u
 #define IDS_VERSION 1u
 #define NO_SLOT UINT32_MAX
-#define MAX_SEGMENTS 4
 #define MIN_ROUND_GAP_NS 100000000L /* at most ~10 optimizer rounds a second */
 
 /* ---- settings ------------------------------------------------------------ */
@@ -132,6 +132,9 @@ int coll_vindex_init(coll_t *c, const coll_opts_t *o, err_t *err)
     v->on_disk = o->hnsw_on_disk;
     v->deleted_threshold = o->deleted_threshold > 0 ? o->deleted_threshold : 0.2;
     v->vacuum_min = o->vacuum_min_vector_number ? o->vacuum_min_vector_number : 1000;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    v->max_segments = o->default_segment_number ? o->default_segment_number
+                      : cpus > 2 ? (uint32_t)(cpus < 16 ? cpus : 16) : 2;
     c->next_seg_id = 1;
     pthread_mutex_init(&c->opt_mu, NULL);
     pthread_cond_init(&c->opt_cv, NULL);
@@ -183,6 +186,59 @@ void coll_vindex_slot_new(coll_t *c, uint32_t s)
         c->vx[k].seg_of_slot[s] = 0;
 }
 
+/* ---- the appendable part (coll_vidx_t.tail) ------------------------------ */
+
+static bool tail_member(const coll_t *c, uint32_t k, uint32_t s)
+{
+    return s < c->n_slots && (c->slots[s].flags & SLOT_LIVE) && c->vs[k].present[s] &&
+           c->vx[k].seg_of_slot[s] == 0;
+}
+
+/* Without memory the set is dropped and searches look at every slot. */
+static void tail_lost(coll_vidx_t *x)
+{
+    if (x->tail != NULL) {
+        free(x->tail->t);
+        free(x->tail);
+        x->tail = NULL;
+    }
+}
+
+void coll_vindex_track(coll_t *c, uint32_t k, uint32_t s)
+{
+    coll_vidx_t *x = &c->vx[k];
+
+    if (x->tail == NULL)
+        return;
+    if (!tail_member(c, k, s))
+        coll_sset_del(x->tail, s);
+    else if (!coll_sset_has(x->tail, s) && coll_sset_add(x->tail, s) != ERR_OK)
+        tail_lost(x);
+}
+
+/* Recompute vector k's appendable part from scratch (open, publish,
+ * renumbering): O(slots), once per such event, never per query. */
+static void tail_rebuild(coll_t *c, uint32_t k)
+{
+    coll_vidx_t *x = &c->vx[k];
+
+    tail_lost(x);
+    if ((x->tail = calloc(1, sizeof(*x->tail))) == NULL)
+        return;
+    for (uint32_t s = 0; s < c->n_slots; s++)
+        if (tail_member(c, k, s) && coll_sset_add(x->tail, s) != ERR_OK) {
+            tail_lost(x);
+            return;
+        }
+}
+
+const uint32_t *coll_vindex_tail(const coll_t *c, uint32_t k, uint32_t *cap)
+{
+    const coll_vidx_t *x = &c->vx[k];
+    *cap = x->tail ? x->tail->cap : 0;
+    return x->tail ? x->tail->t : NULL;
+}
+
 static coll_seg_t *seg_by_id(const coll_vidx_t *x, uint32_t id)
 {
     for (size_t i = 0; i < x->n_segs; i++)
@@ -232,6 +288,7 @@ void coll_vindex_renumbered(coll_t *c)
             if (seg != NULL)
                 seg->slot_of_node[x->node_of_slot[s]] = s;
         }
+        tail_rebuild(c, k);
     }
 }
 
@@ -564,6 +621,8 @@ int coll_vindex_open(coll_t *c, err_t *err)
     closedir(d);
     if (rc != ERR_OK)
         return rc;
+    for (uint32_t k = 0; k < c->n_defs; k++)
+        tail_rebuild(c, k);
     if (pthread_create(&c->opt_thread, NULL, optimizer_main, c) != 0)
         return err_set(err, ERR_IO, "cannot start the optimizer thread");
     c->opt_started = true;
@@ -667,7 +726,7 @@ static bool pick_compaction(coll_t *c, job_t *j)
             (total >= c->vopts.vacuum_min && (double)del > c->vopts.deleted_threshold * (double)total))
             return job_take_seg(j, c, seg) == ERR_OK;
     }
-    if (x->n_segs <= MAX_SEGMENTS)
+    if (x->n_segs <= c->vopts.max_segments)
         return false;
     size_t a = 0, b = 1;
     if (seg_live(x->segs[b]) < seg_live(x->segs[a])) {
@@ -960,6 +1019,7 @@ static void job_publish(coll_t *c, const job_t *j, coll_seg_t *seg, coll_seg_t *
     }
     if (seg != NULL)
         x->segs[x->n_segs++] = seg;
+    tail_rebuild(c, j->k);
 }
 
 static bool stopping(coll_t *c)
@@ -1094,6 +1154,7 @@ void coll_vindex_free(coll_t *c)
         free(x->segs);
         free(x->seg_of_slot);
         free(x->node_of_slot);
+        tail_lost(x);
     }
     free(c->vx);
     c->vx = NULL;
@@ -1237,8 +1298,13 @@ int coll_vindex_search(coll_t *c, uint32_t k, const float *q, size_t kk, size_t 
             rc = search_groups_only(c, x->segs[i], &a, q, kk, ef, ids, hit, ctx, err);
             continue;
         }
-        /* group links (payload_m), if any, are followed by the search itself */
-        rc = hnsw_search(x->segs[i]->g, q, kk, ef, accept_node, &a, ids, NULL, &n, err);
+        /* group links (payload_m), if any, are followed by the search itself.
+         * Without a filter no callback is needed: every node that does not
+         * serve its slot (stale after an update, deleted, or refused at
+         * publish or open) is hnsw_delete'd, which the graph already skips,
+         * and each hit is re-checked against memory by `hit` anyway. */
+        rc = hnsw_search(x->segs[i]->g, q, kk, ef, f ? accept_node : NULL, &a, ids, NULL, &n,
+                         err);
         for (size_t r = 0; rc == ERR_OK && r < n; r++)
             hit(ctx, x->segs[i]->slot_of_node[ids[r]]);
     }

@@ -56,7 +56,8 @@ static coll_t *fx_open(fx_t *f)
     coll_vector_def_t def = { .name = (char *)"", .dim = DIM, .metric = f->metric };
     coll_opts_t o = { .vectors = &def, .n_vectors = 1, .indexing_threshold_kb = THRESH_KB,
                       .full_scan_threshold_kb = f->fst_kb, .vacuum_min_vector_number = 100,
-                      .deleted_threshold = 0.2, .hnsw_on_disk = f->on_disk };
+                      .deleted_threshold = 0.2, .hnsw_on_disk = f->on_disk,
+                      .default_segment_number = 4 };
     coll_t *c = NULL;
     err_t e;
 
