@@ -64,6 +64,7 @@ typedef struct bench {
     const char *dir;
     uint32_t n, d, nq, n_exact;
     uint64_t seed, threshold_kb;
+    size_t filter_ef;         /* ef of the filtered runs (see filtered) */
     size_t efs[MAX_EFS];
     int n_efs;
     float *base, *q;
@@ -516,8 +517,8 @@ static void print_path(const coll_info_t *a, const coll_info_t *z, double querie
            (double)(z->index_reads - a->index_reads) / queries);
 }
 
-static void measure(bench_t *b, const run_t *r, const uint32_t *gt, const char *what,
-                    const char *extra)
+static double measure(bench_t *b, const run_t *r, const uint32_t *gt, const char *what,
+                      const char *extra)
 {
     coll_info_t a, z;
     size_t done;
@@ -526,19 +527,23 @@ static void measure(bench_t *b, const run_t *r, const uint32_t *gt, const char *
     double qps = run_queries(b, r, &done);
     double other = other_cores(&mk);
     coll_info_get(b->c, &z);
+    double rec = recall(b, gt, r->nq);
     printf("{\"what\":\"%s\"%s,\"ef\":%zu,\"exact\":%s,\"queries\":%u,\"recall\":%.4f,"
-           "\"qps\":%.1f", what, extra, r->ef, r->exact ? "true" : "false", r->nq,
-           recall(b, gt, r->nq), qps);
+           "\"qps\":%.1f", what, extra, r->ef, r->exact ? "true" : "false", r->nq, rec, qps);
     print_path(&a, &z, (double)done);
     printf(",\"other_cores\":%.2f}\n", other);
     fflush(stdout);
+    return rec;
 }
 
 static void sweep(bench_t *b)
 {
+    b->filter_ef = 0;
     for (int i = 0; i < b->n_efs; i++) {
         run_t r = { NULL, b->efs[i], false, b->nq, 0.3 };
-        measure(b, &r, b->gt[0], "search", "");
+        double rec = measure(b, &r, b->gt[0], "search", "");
+        if (b->filter_ef == 0 && (rec >= 0.95 || i == b->n_efs - 1))
+            b->filter_ef = b->efs[i];
     }
     run_t ex = { NULL, 0, true, b->n_exact, 0 };
     measure(b, &ex, b->gt[0], "search", "");
@@ -557,8 +562,9 @@ static filter_t *range_filter(int pct)
     return f;
 }
 
-/* Filtered searches at ef 64 (as hnsw_bench.sh) and exactly, for each
- * selectivity, with the payload index state given. */
+/* Filtered searches at the smallest swept ef whose unfiltered recall
+ * reached 0.95 (so filtered and unfiltered recall are comparable at any n)
+ * and exactly, for each selectivity, with the payload index state given. */
 static void filtered(bench_t *b, bool indexed)
 {
     for (int f = 0; f < NFILTERS; f++) {
@@ -566,7 +572,7 @@ static void filtered(bench_t *b, bool indexed)
         filter_t *flt = range_filter(k_pct[f]);
         snprintf(extra, sizeof(extra), ",\"pct\":%d,\"payload_index\":%s", k_pct[f],
                  indexed ? "true" : "false");
-        run_t r = { flt, 64, false, b->nq, 0.3 };
+        run_t r = { flt, b->filter_ef, false, b->nq, 0.3 };
         measure(b, &r, b->gt[1 + f], "filter", extra);
         run_t ex = { flt, 0, true, b->n_exact, 0 };
         measure(b, &ex, b->gt[1 + f], "filter", extra);

@@ -178,7 +178,9 @@ L.append("| **QPS at recall >= 0.95** (smallest such ef) | %s | %s | | %s | %s |
 pi = one("veclog", "payload_index")
 L.append("Filters \`g < P\` (a range condition on an integer payload; P%% of the points). "
          "Payload index on \"g\" (integer, lookup + range) built in %s s.\n" % f(pi.get("seconds"), 3))
-L.append("| filter | payload index | planner path | recall@10 (ef 64) | QPS (ef 64) | other cores busy | exact recall | exact QPS |")
+fef = (one("veclog", "filter", pct=1, payload_index=False, exact=False) or {}).get("ef")
+L.append("Graph runs at ef %s, the smallest swept ef whose unfiltered recall reached 0.95.\n" % fef)
+L.append("| filter | payload index | planner path | recall@10 | QPS | other cores busy | exact recall | exact QPS |")
 L.append("| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |")
 for pct in (1, 10, 50):
     for idx in (False, True):
@@ -228,8 +230,9 @@ TAIL = """## How to read this
   point is served by a segment (indexed_vectors_count = n); hnswlib's is
   one add_items call.  The optimizer builds a segment from whatever is
   unindexed when it wakes (at least indexing_threshold), so a fast load
-  gives several segments, each a separate graph build; more than 4
-  segments are merged (rebuilt), which counts too.  The split depends on
+  gives several segments, each a separate graph build; past
+  default_segment_number (2 here) the two smallest are merged (rebuilt),
+  which counts too, and the bench waits for that before searching.  The split depends on
   timing, so the number of segments, and with it recall and QPS, varies a
   little between runs.
 - **Memory** is the growth of VmRSS from before the first write to fully
@@ -255,10 +258,9 @@ TAIL = """## How to read this
   vector returned.  Unlike the raw index it (1) searches every segment
   with the given ef and merges their results, so with S segments it does
   roughly S times the graph work of one graph of n points; (2) scans the
-  unindexed points exactly (here none, but the scan still walks every slot
-  to find them, an O(n) loop per query); (3) checks every visited node
-  against the live points (deleted or updated points must not come back);
-  (4) re-scores each graph hit from the in-memory vectors and builds JSON
+  unindexed points exactly (kept as a set: here none); (3) with a filter,
+  checks every visited node against the live points and the filter; (4)
+  re-scores each graph hit from the in-memory vectors and builds JSON
   results.  hnswlib searches one graph with no such checks.
 - **Filters**: the planner answers exactly when the filter's estimated
   cardinality (the payload index's candidates, or a 512-point sample) is at
