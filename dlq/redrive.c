@@ -235,18 +235,18 @@ static int spans_get(redrive_t *r, span_t **out, int *n, err_t *err)
 
 /* ---- scan ------------------------------------------------------------------- */
 
-static int scan_assign(redrive_t *r, const span_t *s, int n, int *todo, err_t *err)
+static int scan_assign(redrive_t *r, const span_t *s, int n, int *left, err_t *err)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
     rd_kafka_resp_err_t e;
 
-    *todo = 0;
+    *left = 0;
     for (int i = 0; i < n; i++)
         if (s[i].from < s[i].to) {
             rd_kafka_topic_partition_list_add(l, r->topic, s[i].partition)->offset = s[i].from;
-            (*todo)++;
+            (*left)++;
         }
-    e = *todo > 0 ? rd_kafka_assign(r->cons, l) : RD_KAFKA_RESP_ERR_NO_ERROR;
+    e = *left > 0 ? rd_kafka_assign(r->cons, l) : RD_KAFKA_RESP_ERR_NO_ERROR;
     rd_kafka_topic_partition_list_destroy(l);
     return e == RD_KAFKA_RESP_ERR_NO_ERROR ? ERR_OK : kerr(err, "assign", e);
 }
@@ -263,10 +263,10 @@ static int span_index(const span_t *s, int n, int32_t partition)
  * partition.  s[i].from is advanced as messages are read. */
 static int scan(redrive_t *r, span_t *s, int n, scan_fn fn, void *ctx, err_t *err)
 {
-    int todo, rc = scan_assign(r, s, n, &todo, err);
+    int left, rc = scan_assign(r, s, n, &left, err);
     int64_t deadline = now_ms() + r->timeout_ms;
 
-    while (rc == ERR_OK && todo > 0) {
+    while (rc == ERR_OK && left > 0) {
         if (now_ms() >= deadline) {
             rc = err_setr(err, ERR_TIMEOUT, true, "dead-letter topic %s: read timed out",
                           r->topic);
@@ -280,10 +280,10 @@ static int scan(redrive_t *r, span_t *s, int n, scan_fn fn, void *ctx, err_t *er
             m->offset < s[i].to) {
             rc = fn(r, m, ctx, err);
             s[i].from = m->offset + 1;
-            todo -= s[i].from >= s[i].to;
+            left -= s[i].from >= s[i].to;
         } else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && i >= 0 && s[i].from < s[i].to) {
             s[i].from = s[i].to; /* records below the high watermark are gone */
-            todo--;
+            left--;
         } else if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR &&
                    m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             rc = kerr(err, "read", m->err);

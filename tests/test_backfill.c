@@ -541,7 +541,7 @@ static int setup_dlq(void **state)
 }
 
 /* Read n records of topic "dlq" from the beginning, and check that the
- * topic holds no more.  Destroy them, then read_done(*rk). */
+ * topic holds no more.  Destroy them, then tu_read_done(*rk). */
 static void read_dlq(fx_t *f, rd_kafka_message_t **out, size_t n, rd_kafka_t **rk)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -574,27 +574,6 @@ static void read_dlq(fx_t *f, rd_kafka_message_t **out, size_t n, rd_kafka_t **r
     *rk = c;
 }
 
-static void read_done(rd_kafka_t *c, rd_kafka_message_t **msgs, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        rd_kafka_message_destroy(msgs[i]);
-    rd_kafka_consumer_close(c);
-    rd_kafka_destroy(c);
-}
-
-static const char *header(const rd_kafka_message_t *m, const char *name, char *buf, size_t cap)
-{
-    rd_kafka_headers_t *h;
-    const void *v;
-    size_t len;
-
-    if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-        rd_kafka_header_get_last(h, name, &v, &len) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        return NULL;
-    snprintf(buf, cap, "%.*s", (int)len, (const char *)v);
-    return buf;
-}
-
 /* m is the dead letter of point id (no text) of job; its ordinal in the
  * job is id - 1 (points 1..n in order). */
 static void expect_letter(const rd_kafka_message_t *m, int id, const char *job)
@@ -612,16 +591,16 @@ static void expect_letter(const rd_kafka_message_t *m, int id, const char *job)
     assert_int_equal((int)num(cJSON_GetObjectItem(v, "payload"), "n"), id);
     cJSON_Delete(v);
     snprintf(want, sizeof(want), "backfill/%s", job);
-    assert_string_equal(header(m, "__connect.errors.topic", buf, sizeof(buf)), want);
-    assert_string_equal(header(m, "__connect.errors.partition", buf, sizeof(buf)), "-1");
+    assert_string_equal(tu_hdr(m, "__connect.errors.topic", buf, sizeof(buf)), want);
+    assert_string_equal(tu_hdr(m, "__connect.errors.partition", buf, sizeof(buf)), "-1");
     snprintf(want, sizeof(want), "%d", id - 1);
-    assert_string_equal(header(m, "__connect.errors.offset", buf, sizeof(buf)), want);
-    assert_string_equal(header(m, "__connect.errors.stage", buf, sizeof(buf)), "TASK_PUT");
-    assert_string_equal(header(m, "__connect.errors.exception.class.name", buf, sizeof(buf)),
+    assert_string_equal(tu_hdr(m, "__connect.errors.offset", buf, sizeof(buf)), want);
+    assert_string_equal(tu_hdr(m, "__connect.errors.stage", buf, sizeof(buf)), "TASK_PUT");
+    assert_string_equal(tu_hdr(m, "__connect.errors.exception.class.name", buf, sizeof(buf)),
                         "veclog.error.invalid");
-    assert_non_null(strstr(header(m, "__connect.errors.exception.message", buf, sizeof(buf)),
+    assert_non_null(strstr(tu_hdr(m, "__connect.errors.exception.message", buf, sizeof(buf)),
                            "no text at payload field \"text\""));
-    assert_string_equal(header(m, "__veclog.redrive.count", buf, sizeof(buf)), "0");
+    assert_string_equal(tu_hdr(m, "__veclog.redrive.count", buf, sizeof(buf)), "0");
 }
 
 /* Job id over src (100 points, 20, 40, ..., 100 without text) into
@@ -660,7 +639,7 @@ static void test_missing_text_dead_letters(void **state)
     read_dlq(f, got, 5, &rk);
     for (int i = 0; i < 5; i++)
         expect_letter(got[i], 20 * (i + 1), "t");
-    read_done(rk, got, 5);
+    tu_read_done(rk, got, 5);
 }
 
 typedef struct local_recs {
@@ -719,7 +698,7 @@ static void test_dead_letters_stored_locally(void **state)
     int direct = 0, forwarded = 0;
     char buf[64];
     for (int i = 0; i < 10; i++) {
-        const char *t = header(got[i], "__connect.errors.topic", buf, sizeof(buf));
+        const char *t = tu_hdr(got[i], "__connect.errors.topic", buf, sizeof(buf));
         assert_non_null(t);
         if (strcmp(t, "backfill/t3") == 0)
             expect_letter(got[i], 20 * (++direct), "t3");
@@ -728,7 +707,7 @@ static void test_dead_letters_stored_locally(void **state)
     }
     assert_int_equal(direct, 5);
     assert_int_equal(forwarded, 5);
-    read_done(rk, got, 10);
+    tu_read_done(rk, got, 10);
     assert_int_not_equal(access(path, F_OK), 0);
 }
 

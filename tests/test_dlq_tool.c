@@ -143,25 +143,6 @@ static size_t read_in(fx_t *f, rd_kafka_message_t **out, size_t n, rd_kafka_t **
     return got;
 }
 
-static void read_done(rd_kafka_t *rk, rd_kafka_message_t **m, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        rd_kafka_message_destroy(m[i]);
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
-}
-
-static const char *hval(const rd_kafka_message_t *m, const char *name, char *buf, size_t cap)
-{
-    rd_kafka_headers_t *h;
-    const void *v;
-    size_t len;
-    if (rd_kafka_message_headers(m, &h) != 0 || rd_kafka_header_get_last(h, name, &v, &len) != 0)
-        return NULL;
-    snprintf(buf, cap, "%.*s", (int)len, (const char *)v);
-    return buf;
-}
-
 static void test_dlq_tool_list_and_show(void **state)
 {
     fx_t *f = *state;
@@ -224,7 +205,7 @@ static void test_dlq_tool_redrive(void **state)
     assert_non_null(strstr(cJSON_GetObjectItem(sk, "reason")->valuestring, "loop guard"));
     cJSON_Delete(doc);
     size_t n = read_in(f, m, 1, &rk);
-    read_done(rk, m, n);
+    tu_read_done(rk, m, n);
     assert_int_equal(n, 0);
 
     /* one record */
@@ -264,13 +245,13 @@ static void test_dlq_tool_redrive(void **state)
         assert_int_equal(m[i]->len, 3);
         char val[4] = { '{', 'v', want_key[i][1], '\0' };
         assert_memory_equal(m[i]->payload, val, 3);
-        assert_string_equal(hval(m[i], "__veclog.redrive.count", buf, sizeof(buf)), want_cnt[i]);
-        assert_string_equal(hval(m[i], "trace", buf, sizeof(buf)), "t-1");
-        assert_null(hval(m[i], "__connect.errors.topic", buf, sizeof(buf)));
+        assert_string_equal(tu_hdr(m[i], "__veclog.redrive.count", buf, sizeof(buf)), want_cnt[i]);
+        assert_string_equal(tu_hdr(m[i], "trace", buf, sizeof(buf)), "t-1");
+        assert_null(tu_hdr(m[i], "__connect.errors.topic", buf, sizeof(buf)));
         rd_kafka_timestamp_type_t tst;
         assert_true(rd_kafka_message_timestamp(m[i], &tst) == 1700000000000LL);
     }
-    read_done(rk, m, n);
+    tu_read_done(rk, m, n);
 }
 
 /* redrive_opts_t.apply over the ingest sink, as main wires it. */
@@ -369,7 +350,7 @@ static void test_dlq_tool_redrive_apply(void **state)
     rd_kafka_message_t *m[2];
     rd_kafka_t *rk;
     size_t n = read_in(f, m, 1, &rk);
-    read_done(rk, m, n);
+    tu_read_done(rk, m, n);
     assert_int_equal(n, 0);
     redrive_close(r);
 

@@ -253,7 +253,7 @@ static void expect_point(fx_t *f, const char *coll, uint64_t id, const char *wan
 }
 
 /* Read n messages of topic t partition 0 from the beginning.  The
- * messages keep *rk alive: destroy them, then read_done(*rk). */
+ * messages keep *rk alive: destroy them, then tu_read_done(*rk). */
 static size_t read_topic(fx_t *f, const char *t, rd_kafka_message_t **out, size_t n,
                          rd_kafka_t **rk)
 {
@@ -281,27 +281,6 @@ static size_t read_topic(fx_t *f, const char *t, rd_kafka_message_t **out, size_
     }
     *rk = c;
     return got;
-}
-
-static void read_done(rd_kafka_t *c, rd_kafka_message_t **msgs, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        rd_kafka_message_destroy(msgs[i]);
-    rd_kafka_consumer_close(c);
-    rd_kafka_destroy(c);
-}
-
-static const char *header(const rd_kafka_message_t *m, const char *name, char *buf, size_t cap)
-{
-    rd_kafka_headers_t *h;
-    const void *v;
-    size_t len;
-
-    if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-        rd_kafka_header_get_last(h, name, &v, &len) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        return NULL;
-    snprintf(buf, cap, "%.*s", (int)len, (const char *)v);
-    return buf;
 }
 
 static size_t header_count(const rd_kafka_message_t *m, const char *name)
@@ -547,17 +526,17 @@ static void check_dead_letter(const rd_kafka_message_t *m, size_t i)
     char buf[600], off[32];
 
     snprintf(off, sizeof(off), "%" PRId64, dead[i].offset);
-    assert_string_equal(header(m, "__connect.errors.topic", buf, sizeof(buf)), dead[i].topic);
-    assert_string_equal(header(m, "__connect.errors.partition", buf, sizeof(buf)), "0");
-    assert_string_equal(header(m, "__connect.errors.offset", buf, sizeof(buf)), off);
-    assert_string_equal(header(m, "__connect.errors.stage", buf, sizeof(buf)), dead[i].stage);
-    assert_string_equal(header(m, "__connect.errors.exception.class.name", buf, sizeof(buf)),
+    assert_string_equal(tu_hdr(m, "__connect.errors.topic", buf, sizeof(buf)), dead[i].topic);
+    assert_string_equal(tu_hdr(m, "__connect.errors.partition", buf, sizeof(buf)), "0");
+    assert_string_equal(tu_hdr(m, "__connect.errors.offset", buf, sizeof(buf)), off);
+    assert_string_equal(tu_hdr(m, "__connect.errors.stage", buf, sizeof(buf)), dead[i].stage);
+    assert_string_equal(tu_hdr(m, "__connect.errors.exception.class.name", buf, sizeof(buf)),
                         dead[i].cls);
-    const char *msg = header(m, "__connect.errors.exception.message", buf, sizeof(buf));
+    const char *msg = tu_hdr(m, "__connect.errors.exception.message", buf, sizeof(buf));
     if (msg == NULL || strstr(msg, dead[i].needle) == NULL)
         fail_msg("offset %" PRId64 ": message \"%s\" lacks \"%s\"", dead[i].offset,
                  msg ? msg : "(none)", dead[i].needle);
-    assert_string_equal(header(m, "__veclog.redrive.count", buf, sizeof(buf)),
+    assert_string_equal(tu_hdr(m, "__veclog.redrive.count", buf, sizeof(buf)),
                         dead[i].offset == 10 ? "2" : "0");
     if (dead[i].offset == 9 && strcmp(dead[i].topic, "in") == 0)
         assert_null(m->payload); /* the tombstone stays a tombstone */
@@ -566,9 +545,9 @@ static void check_dead_letter(const rd_kafka_message_t *m, size_t i)
         assert_null(m->payload);
         assert_int_equal(m->key_len, 2);
         snprintf(off, sizeof(off), "%d", HUGE_LEN);
-        assert_string_equal(header(m, "__veclog.value.omitted", buf, sizeof(buf)), off);
+        assert_string_equal(tu_hdr(m, "__veclog.value.omitted", buf, sizeof(buf)), off);
     } else {
-        assert_null(header(m, "__veclog.value.omitted", buf, sizeof(buf)));
+        assert_null(tu_hdr(m, "__veclog.value.omitted", buf, sizeof(buf)));
     }
     assert_int_equal(header_count(m, "__connect.errors.stage"), 1);
     assert_int_equal(header_count(m, "__veclog.redrive.count"), 1);
@@ -599,8 +578,8 @@ static void test_ingest_dead_letters(void **state)
     for (size_t i = 0; i < n_dead; i++) {
         size_t k;
         for (k = 0; k < n_dead; k++)
-            if (atoll(header(got[k], "__connect.errors.offset", buf, sizeof(buf))) == dead[i].offset &&
-                strcmp(header(got[k], "__connect.errors.topic", buf, sizeof(buf)), dead[i].topic) == 0)
+            if (atoll(tu_hdr(got[k], "__connect.errors.offset", buf, sizeof(buf))) == dead[i].offset &&
+                strcmp(tu_hdr(got[k], "__connect.errors.topic", buf, sizeof(buf)), dead[i].topic) == 0)
                 break;
         if (k == n_dead)
             fail_msg("no dead letter for %s@%" PRId64, dead[i].topic, dead[i].offset);
@@ -608,17 +587,17 @@ static void test_ingest_dead_letters(void **state)
     }
     /* the original key, value, headers and timestamp */
     for (size_t k = 0; k < n_dead; k++) {
-        if (strcmp(header(got[k], "__connect.errors.offset", buf, sizeof(buf)), "1") != 0)
+        if (strcmp(tu_hdr(got[k], "__connect.errors.offset", buf, sizeof(buf)), "1") != 0)
             continue;
         rd_kafka_timestamp_type_t tst;
         assert_int_equal(got[k]->key_len, 2);
         assert_memory_equal(got[k]->key, "k1", 2);
         assert_int_equal(got[k]->len, 8);
         assert_memory_equal(got[k]->payload, "not json", 8);
-        assert_string_equal(header(got[k], "trace", buf, sizeof(buf)), "abc");
+        assert_string_equal(tu_hdr(got[k], "trace", buf, sizeof(buf)), "abc");
         assert_true(rd_kafka_message_timestamp(got[k], &tst) == 1600000000000);
     }
-    read_done(reader, got, n_dead);
+    tu_read_done(reader, got, n_dead);
     expect_point(f, "c", 1, "{\"id\":1,\"payload\":{},\"vector\":[1,1]}");
     expect_point(f, "c", 3, "{\"id\":3,\"payload\":{},\"vector\":[3,3]}");
     expect_point(f, "c", 11, "{\"id\":11,\"payload\":{},\"vector\":[4,4]}");
@@ -755,7 +734,7 @@ static void test_ingest_dlq_outage_pauses(void **state)
     rd_kafka_t *reader;
     assert_int_equal(read_topic(f, "dlq", got, 1, &reader), 1);
     assert_memory_equal(got[0]->payload, "bad", 3);
-    read_done(reader, got, 1);
+    tu_read_done(reader, got, 1);
     for (int64_t end = now_ms() + WAIT_MS;; usleep(20000)) {
         ingest_stats_get(f->in, &st);
         if (st.sink.dead >= 1 || now_ms() > end)
@@ -872,17 +851,17 @@ static void test_ingest_dlq_outage_stores_locally(void **state)
     char buf[64];
     assert_memory_equal(got[0]->payload, "bad", 3);
     assert_null(got[0]->key);
-    assert_string_equal(header(got[0], "h", buf, sizeof(buf)), "hv");
-    assert_string_equal(header(got[0], "__connect.errors.topic", buf, sizeof(buf)), "in");
-    assert_string_equal(header(got[0], "__connect.errors.offset", buf, sizeof(buf)), "1");
-    assert_string_equal(header(got[0], "__connect.errors.stage", buf, sizeof(buf)),
+    assert_string_equal(tu_hdr(got[0], "h", buf, sizeof(buf)), "hv");
+    assert_string_equal(tu_hdr(got[0], "__connect.errors.topic", buf, sizeof(buf)), "in");
+    assert_string_equal(tu_hdr(got[0], "__connect.errors.offset", buf, sizeof(buf)), "1");
+    assert_string_equal(tu_hdr(got[0], "__connect.errors.stage", buf, sizeof(buf)),
                         "VALUE_CONVERTER");
-    assert_string_equal(header(got[0], "__connect.errors.exception.class.name", buf,
+    assert_string_equal(tu_hdr(got[0], "__connect.errors.exception.class.name", buf,
                                sizeof(buf)), "veclog.error.invalid");
-    assert_string_equal(header(got[0], "__veclog.redrive.count", buf, sizeof(buf)), "0");
+    assert_string_equal(tu_hdr(got[0], "__veclog.redrive.count", buf, sizeof(buf)), "0");
     rd_kafka_timestamp_type_t tst;
     assert_true(rd_kafka_message_timestamp(got[0], &tst) == 1700000000000);
-    read_done(reader, got, 1);
+    tu_read_done(reader, got, 1);
     for (int64_t end = now_ms() + WAIT_MS; access(path, F_OK) == 0 && now_ms() < end;)
         usleep(20000);
     assert_int_not_equal(access(path, F_OK), 0);
@@ -912,10 +891,10 @@ static void expect_dead(fx_t *f, const char *want_msg)
     char buf[512];
 
     assert_int_equal(read_topic(f, "dlq", got, 1, &reader), 1);
-    const char *msg = header(got[0], "__connect.errors.exception.message", buf, sizeof(buf));
+    const char *msg = tu_hdr(got[0], "__connect.errors.exception.message", buf, sizeof(buf));
     if (msg == NULL || strstr(msg, want_msg) == NULL)
         fail_msg("dead letter: %s, expected %s", msg ? msg : "(none)", want_msg);
-    read_done(reader, got, 1);
+    tu_read_done(reader, got, 1);
 }
 
 static void test_ingest_autocreate_off_dead_letters(void **state)

@@ -58,3 +58,24 @@ uint64_t tu_seed(uint64_t dflt)
     fprintf(stderr, "seed=%" PRIu64 " (set VECLOG_TEST_SEED to replay)\n", seed);
     return seed;
 }
+
+const char *tu_hdr(const rd_kafka_message_t *m, const char *name, char *buf, size_t cap)
+{
+    rd_kafka_headers_t *h;
+    const void *v;
+    size_t len;
+
+    if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        rd_kafka_header_get_last(h, name, &v, &len) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return NULL;
+    snprintf(buf, cap, "%.*s", (int)len, (const char *)v);
+    return buf;
+}
+
+void tu_read_done(rd_kafka_t *c, rd_kafka_message_t **msgs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_message_destroy(msgs[i]);
+    rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+}
